@@ -1,0 +1,338 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Link statuses.
+const (
+	StatusActive      = "active"
+	StatusNeedsReauth = "needs_reauth"
+	StatusRevoked     = "revoked"
+)
+
+// Link is one owner's grant, with its sealed tokens.
+type Link struct {
+	ID                   string
+	OwnerID              int64
+	OwnerSub             string
+	OwnerEmail           string
+	OwnerName            string
+	Status               string
+	StatusReason         string
+	StatusChangedAt      time.Time
+	Region               string
+	IDTokenIssuer        string
+	RequestedScopes      []string
+	GrantedScopes        []string
+	TokenKeyID           string
+	RefreshTokenSealed   []byte
+	AccessTokenSealed    []byte
+	AccessTokenExpiresAt time.Time // zero when none
+	LinkedAt             time.Time
+	RefreshedAt          time.Time // zero when never
+	RevokedAt            time.Time // zero when not revoked
+	UpdatedAt            time.Time
+}
+
+const linkColumns = `l.id::text, l.owner_id, o.sub, o.email, o.name, l.status, l.status_reason, l.status_changed_at,
+	l.region, l.id_token_issuer, l.requested_scopes, l.granted_scopes, coalesce(l.token_key_id, ''),
+	l.refresh_token_sealed, l.access_token_sealed, l.access_token_expires_at, l.linked_at, l.refreshed_at,
+	l.revoked_at, l.updated_at`
+
+func scanLink(row pgx.Row) (*Link, error) {
+	var l Link
+	var accessExp, refreshed, revoked *time.Time
+	err := row.Scan(&l.ID, &l.OwnerID, &l.OwnerSub, &l.OwnerEmail, &l.OwnerName, &l.Status, &l.StatusReason,
+		&l.StatusChangedAt, &l.Region, &l.IDTokenIssuer, &l.RequestedScopes, &l.GrantedScopes, &l.TokenKeyID,
+		&l.RefreshTokenSealed, &l.AccessTokenSealed, &accessExp, &l.LinkedAt, &refreshed, &revoked, &l.UpdatedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	l.AccessTokenExpiresAt = deref(accessExp)
+	l.RefreshedAt = deref(refreshed)
+	l.RevokedAt = deref(revoked)
+	return &l, nil
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// LinkGrant is what a completed login tells us about an owner and their grant.
+type LinkGrant struct {
+	Sub, Email, Name     string
+	Region               string
+	IDTokenIssuer        string
+	RequestedScopes      []string
+	GrantedScopes        []string
+	AccessTokenExpiresAt time.Time
+}
+
+// SealedTokens are a link's tokens after sealing.
+type SealedTokens struct {
+	KeyID   string
+	Refresh []byte
+	Access  []byte
+}
+
+// SaveLink creates or updates the owner (by Tesla sub) and their one link,
+// in one transaction. seal is called with the link's id so the tokens'
+// associated data can bind them to that row.
+func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID string) (SealedTokens, error)) (*Link, error) {
+	var link *Link
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var ownerID int64
+		err := tx.QueryRow(ctx, `INSERT INTO owners (sub, email, name) VALUES ($1, $2, $3)
+			ON CONFLICT (sub) DO UPDATE SET
+				email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE owners.email END,
+				name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE owners.name END,
+				updated_at = now()
+			RETURNING id`, g.Sub, g.Email, g.Name).Scan(&ownerID)
+		if err != nil {
+			return fmt.Errorf("upsert owner: %w", err)
+		}
+		var linkID string
+		var inserted bool
+		err = tx.QueryRow(ctx, `INSERT INTO links (owner_id, status, region, id_token_issuer, requested_scopes, granted_scopes)
+			VALUES ($1, 'active', $2, $3, $4, $5)
+			ON CONFLICT (owner_id) DO UPDATE SET
+				status = 'active', status_reason = '', status_changed_at = now(),
+				region = excluded.region, id_token_issuer = excluded.id_token_issuer,
+				requested_scopes = excluded.requested_scopes, granted_scopes = excluded.granted_scopes,
+				linked_at = CASE WHEN links.status = 'revoked' THEN now() ELSE links.linked_at END,
+				revoked_at = NULL, updated_at = now()
+			RETURNING id::text, (xmax = 0)`,
+			ownerID, g.Region, g.IDTokenIssuer, g.RequestedScopes, g.GrantedScopes).Scan(&linkID, &inserted)
+		if err != nil {
+			return fmt.Errorf("upsert link: %w", err)
+		}
+		sealed, err := seal(linkID)
+		if err != nil {
+			return fmt.Errorf("seal tokens: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE links SET token_key_id = $2, refresh_token_sealed = $3, access_token_sealed = $4,
+				access_token_expires_at = $5, refreshed_at = now() WHERE id = $1`,
+			linkID, sealed.KeyID, sealed.Refresh, sealed.Access, nullTime(g.AccessTokenExpiresAt)); err != nil {
+			return fmt.Errorf("store tokens: %w", err)
+		}
+		action := "link.created"
+		if !inserted {
+			action = "link.renewed"
+		}
+		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: linkID, Actor: "owner", Action: action,
+			Detail: map[string]any{"granted_scopes": g.GrantedScopes, "requested_scopes": g.RequestedScopes, "region": g.Region}}); err != nil {
+			return err
+		}
+		link, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.id = $1`, linkID))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save link: %w", err)
+	}
+	return link, nil
+}
+
+// GetLink returns one link by id.
+func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
+	if !validUUID(id) {
+		return nil, ErrNotFound
+	}
+	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("get link: %w", err)
+	}
+	return l, nil
+}
+
+// GetLinkByOwner returns the owner's link.
+func (s *Store) GetLinkByOwner(ctx context.Context, ownerID int64) (*Link, error) {
+	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.owner_id = $1`, ownerID))
+	if err != nil {
+		return nil, fmt.Errorf("get link by owner: %w", err)
+	}
+	return l, nil
+}
+
+// TokenUpdate is the result of a refresh, to be stored on the link.
+type TokenUpdate struct {
+	Sealed               SealedTokens
+	AccessTokenExpiresAt time.Time
+	GrantedScopes        []string // nil keeps the stored scopes
+	Region               string   // "" keeps the stored region
+}
+
+// UpdateLinkLocked locks the link's row (SELECT ... FOR UPDATE) in a
+// transaction, calls fn with the current row, stores the update fn returns
+// (a nil update stores nothing), commits, and returns the link as committed.
+// Concurrent callers for one link run one at a time, across all instances.
+// If fn fails, nothing is written and its error is returned as is.
+func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link) (*TokenUpdate, error)) (*Link, error) {
+	if !validUUID(id) {
+		return nil, ErrNotFound
+	}
+	var out *Link
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		l, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id
+			WHERE l.id = $1 FOR UPDATE OF l`, id))
+		if err != nil {
+			return fmt.Errorf("lock link: %w", err)
+		}
+		upd, err := fn(l)
+		if err != nil {
+			return err
+		}
+		if upd == nil {
+			out = l
+			return nil
+		}
+		out, err = scanLink(tx.QueryRow(ctx, `WITH u AS (
+				UPDATE links SET token_key_id = $2, refresh_token_sealed = $3, access_token_sealed = $4,
+					access_token_expires_at = $5, granted_scopes = coalesce($6, granted_scopes),
+					region = CASE WHEN $7 = '' THEN region ELSE $7 END, refreshed_at = now(), updated_at = now()
+				WHERE id = $1 RETURNING *)
+			SELECT `+linkColumns+` FROM u l JOIN owners o ON o.id = l.owner_id`,
+			id, upd.Sealed.KeyID, upd.Sealed.Refresh, upd.Sealed.Access, nullTime(upd.AccessTokenExpiresAt),
+			upd.GrantedScopes, upd.Region))
+		if err != nil {
+			return fmt.Errorf("store refreshed tokens: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MarkNeedsReauth flags an active link whose refresh token Tesla no longer
+// accepts. The link and its history are kept; the owner must link again.
+func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var ownerID int64
+		err := tx.QueryRow(ctx, `UPDATE links SET status = 'needs_reauth', status_reason = $2, status_changed_at = now(), updated_at = now()
+			WHERE id = $1 AND status = 'active' RETURNING owner_id`, id, reason).Scan(&ownerID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // already flagged or revoked
+		}
+		if err != nil {
+			return fmt.Errorf("mark needs_reauth: %w", err)
+		}
+		return addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: "link.needs_reauth",
+			Detail: map[string]any{"reason": reason}})
+	})
+}
+
+// RevokeLink deletes the link's token ciphertexts and marks it revoked.
+// Revoking a revoked link changes nothing and is not an error.
+func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error) {
+	if !validUUID(id) {
+		return nil, ErrNotFound
+	}
+	var out *Link
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		l, err := scanLink(tx.QueryRow(ctx, `WITH u AS (
+				UPDATE links SET status = 'revoked', status_reason = $2, status_changed_at = now(), revoked_at = now(),
+					token_key_id = NULL, refresh_token_sealed = NULL, access_token_sealed = NULL,
+					access_token_expires_at = NULL, updated_at = now()
+				WHERE id = $1 AND status <> 'revoked' RETURNING *)
+			SELECT `+linkColumns+` FROM u l JOIN owners o ON o.id = l.owner_id`, id, "revoked by "+actor))
+		if errors.Is(err, ErrNotFound) {
+			out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.id = $1`, id))
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("revoke: %w", err)
+		}
+		out = l
+		return addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: "link.revoked"})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoke link: %w", err)
+	}
+	return out, nil
+}
+
+// AuditEvent records something that happened to an owner or link.
+type AuditEvent struct {
+	At      time.Time
+	OwnerID int64
+	LinkID  string
+	Actor   string
+	Action  string
+	Detail  map[string]any
+}
+
+func addAudit(ctx context.Context, tx pgx.Tx, ev AuditEvent) error {
+	detail, err := json.Marshal(ev.Detail)
+	if err != nil || ev.Detail == nil {
+		detail = []byte("{}")
+	}
+	var owner *int64
+	if ev.OwnerID != 0 {
+		owner = &ev.OwnerID
+	}
+	var link *string
+	if ev.LinkID != "" {
+		link = &ev.LinkID
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (owner_id, link_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)`,
+		owner, link, ev.Actor, ev.Action, detail); err != nil {
+		return fmt.Errorf("audit %s: %w", ev.Action, err)
+	}
+	return nil
+}
+
+// AddAudit records an event outside any other transaction.
+func (s *Store) AddAudit(ctx context.Context, ev AuditEvent) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return addAudit(ctx, tx, ev) })
+}
+
+// AuditForLink lists a link's events, oldest first.
+func (s *Store) AuditForLink(ctx context.Context, linkID string) ([]AuditEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT at, coalesce(owner_id, 0), coalesce(link_id::text, ''), actor, action, detail
+		FROM audit_events WHERE link_id = $1 ORDER BY id`, linkID)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
+		var ev AuditEvent
+		err := r.Scan(&ev.At, &ev.OwnerID, &ev.LinkID, &ev.Actor, &ev.Action, &ev.Detail)
+		return ev, err
+	})
+}
+
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

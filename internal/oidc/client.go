@@ -1,0 +1,198 @@
+// Package oidc is teslalink's Tesla-facing OAuth 2.0 / OpenID Connect client: discovery
+// (with Tesla's issuer quirk), the authorize URL, the code exchange with `audience`, ID token
+// verification including the checks go-oidc leaves to callers, userinfo, refresh with
+// bounded retries, Fleet API user endpoints, partner registration, and the classification
+// of Tesla's errors into Kinds.
+package oidc
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Default Tesla values.
+const (
+	DefaultDiscoveryURL  = "https://auth.tesla.com/oauth2/v3/thirdparty/.well-known/openid-configuration"
+	DefaultTeslaTokenURL = "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token"
+	DefaultTeslaIssuer   = "https://auth.tesla.com/oauth2/v3/nts"
+	DefaultTeslaIssuerCN = "https://auth.tesla.cn/oauth2/v3/nts"
+	// DefaultPartnerScopes is the scope requested for the client_credentials partner token.
+	DefaultPartnerScopes = "openid user_data vehicle_device_data vehicle_cmds vehicle_charging_cmds energy_device_data energy_cmds"
+	defaultRevokeHost    = "https://auth.tesla.com"
+)
+
+// DefaultRegionBaseURLs are Tesla's Fleet API base URLs per teslalink region code.
+func DefaultRegionBaseURLs() map[string]string {
+	return map[string]string{
+		"na": "https://fleet-api.prd.na.vn.cloud.tesla.com",
+		"eu": "https://fleet-api.prd.eu.vn.cloud.tesla.com",
+		"cn": "https://fleet-api.prd.cn.vn.cloud.tesla.cn",
+	}
+}
+
+// Config configures a Client. Empty fields take the defaults documented on each field.
+type Config struct {
+	// DiscoveryURL is the OpenID metadata URL ("" → DefaultDiscoveryURL).
+	DiscoveryURL string
+	// ClientID and ClientSecret identify the app registered at Tesla.
+	ClientID, ClientSecret string
+	// RedirectURL is PUBLIC_URL + "/auth/tesla/callback", sent byte-identically to authorize and token.
+	RedirectURL string
+	// TokenURL overrides the token endpoint. "" → Tesla's fleet-auth host when the discovery
+	// URL is Tesla's own, otherwise the discovered token_endpoint.
+	TokenURL string
+	// Issuers are the accepted ID token `iss` values. Empty → Tesla's nts issuer(s) when the
+	// discovery URL is Tesla's own, otherwise the discovered issuer.
+	Issuers []string
+	// CallbackIssuer is the expected `issuer` callback parameter. "" → the discovered
+	// authorization_endpoint without its trailing "/authorize".
+	CallbackIssuer string
+	// Audience is the default Fleet API base URL sent as `audience` in the code exchange
+	// ("" → the NA base URL of RegionBaseURLs).
+	Audience string
+	// RegionBaseURLs maps "na", "eu", "cn" to Fleet API base URLs; missing entries take Tesla's.
+	RegionBaseURLs map[string]string
+	// HTTPClient is used for every call to the provider. nil → a client of our own with
+	// timeouts (10s overall, dial 5s, TLS 5s, response header 10s). Never http.DefaultClient.
+	HTTPClient *http.Client
+	// Logger receives operational logs (never token values). nil → discard.
+	Logger *slog.Logger
+	// Now is the clock for ID token time checks. nil → time.Now.
+	Now func() time.Time
+	// MaxAttempts bounds the attempts of Refresh and the partner token request (default 3).
+	MaxAttempts int
+	// PartnerScopes is the scope of the client_credentials partner token ("" → DefaultPartnerScopes).
+	PartnerScopes string
+}
+
+// Client talks to Tesla (or any OpenID provider). It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	http    *http.Client
+	log     *slog.Logger
+	now     func() time.Time
+	regions map[string]string
+
+	// clock drives rate limits and backoff bookkeeping (real time; tests may replace it).
+	clock func() time.Time
+	// sleep waits d or until ctx is done (tests replace it to avoid real waiting).
+	sleep func(ctx context.Context, d time.Duration) error
+	// jwksMinInterval is the minimum time between unknown-kid JWKS refetches.
+	jwksMinInterval time.Duration
+	// backoff parameters.
+	retryBase, retryMax, discoveryMax time.Duration
+
+	discoverMu sync.Mutex
+	st         atomic.Pointer[state]
+	keys       *keySet
+}
+
+// New returns a Client. It performs no network I/O; call Discover or StartDiscovery.
+func New(cfg Config) *Client {
+	if cfg.DiscoveryURL == "" {
+		cfg.DiscoveryURL = DefaultDiscoveryURL
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.PartnerScopes == "" {
+		cfg.PartnerScopes = DefaultPartnerScopes
+	}
+	regions := DefaultRegionBaseURLs()
+	for k, v := range cfg.RegionBaseURLs {
+		if v != "" {
+			regions[strings.ToLower(k)] = strings.TrimRight(v, "/")
+		}
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = regions["na"]
+	}
+	c := &Client{
+		cfg:             cfg,
+		http:            cfg.HTTPClient,
+		log:             cfg.Logger,
+		now:             cfg.Now,
+		regions:         regions,
+		clock:           time.Now,
+		sleep:           sleepCtx,
+		jwksMinInterval: 15 * time.Second,
+		retryBase:       250 * time.Millisecond,
+		retryMax:        5 * time.Second,
+		discoveryMax:    30 * time.Second,
+	}
+	if c.http == nil || c.http == http.DefaultClient {
+		c.http = newHTTPClient()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.keys = &keySet{c: c}
+	return c
+}
+
+// newHTTPClient returns an HTTP client with timeouts on every phase.
+func newHTTPClient() *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			ForceAttemptHTTP2:     true,
+		},
+	}
+}
+
+// RegionBaseURL returns the Fleet API base URL of a region code ("na", "eu", "cn"; case-insensitive).
+func (c *Client) RegionBaseURL(region string) (string, bool) {
+	u, ok := c.regions[strings.ToLower(region)]
+	return u, ok
+}
+
+// Audience returns the configured default code-exchange audience.
+func (c *Client) Audience() string { return c.cfg.Audience }
+
+// ClientID returns the configured client id.
+func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backoff returns the delay before attempt n+1 (n ≥ 1): exponential with full jitter, capped.
+func backoff(base, max time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	// Full jitter in [d/2, d].
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}

@@ -1,0 +1,222 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// maxBody bounds every response body we read.
+const maxBody = 1 << 20
+
+// metadata is the subset of the OpenID provider metadata we use.
+type metadata struct {
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
+	JWKSURI               string `json:"jwks_uri"`
+}
+
+// state is everything derived from a successful discovery; immutable once stored.
+type state struct {
+	meta           metadata
+	tokenURL       string
+	callbackIssuer string
+	issuers        []string
+	verifiers      map[string]*gooidc.IDTokenVerifier
+	oauth          *oauth2.Config
+}
+
+// teslaHosts are the discovery hosts that trigger Tesla's defaults.
+var teslaHosts = map[string]bool{
+	"auth.tesla.com":                    true,
+	"auth.tesla.cn":                     true,
+	"fleet-auth.prd.vn.cloud.tesla.com": true,
+}
+
+// Ready reports whether discovery has succeeded.
+func (c *Client) Ready() bool { return c.st.Load() != nil }
+
+// Issuer returns the discovered `issuer` ("" before discovery).
+func (c *Client) Issuer() string {
+	if s := c.st.Load(); s != nil {
+		return s.meta.Issuer
+	}
+	return ""
+}
+
+// Discover fetches the provider metadata, retrying with capped exponential backoff until
+// it succeeds or ctx ends, and caches it. Once it has succeeded, later calls return nil at
+// once. Safe for concurrent use.
+func (c *Client) Discover(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := c.discoverOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		d := backoff(c.retryBase, c.discoveryMax, attempt)
+		c.log.WarnContext(ctx, "oidc discovery failed; retrying", "attempt", attempt, "retry_in", d, "err", err)
+		if serr := c.sleep(ctx, d); serr != nil {
+			return fmt.Errorf("%w: %w", ErrNotReady, err)
+		}
+	}
+}
+
+// StartDiscovery runs Discover in the background until success or ctx is done.
+func (c *Client) StartDiscovery(ctx context.Context) {
+	go func() {
+		if err := c.Discover(ctx); err != nil {
+			c.log.Warn("oidc discovery stopped before success", "err", err)
+		}
+	}()
+}
+
+// ensureReady returns the discovered state, trying one discovery attempt if needed.
+func (c *Client) ensureReady(ctx context.Context, op string) (*state, error) {
+	if s := c.st.Load(); s != nil {
+		return s, nil
+	}
+	if err := c.discoverOnce(ctx); err != nil {
+		return nil, &Error{Kind: KindTransient, Op: op, Err: fmt.Errorf("%w: %w", ErrNotReady, err)}
+	}
+	return c.st.Load(), nil
+}
+
+// discoverOnce makes one discovery attempt (serialised; a no-op once successful).
+func (c *Client) discoverOnce(ctx context.Context) error {
+	c.discoverMu.Lock()
+	defer c.discoverMu.Unlock()
+	if c.st.Load() != nil {
+		return nil
+	}
+	m, err := c.fetchMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := c.buildState(m)
+	if err != nil {
+		return err
+	}
+	c.st.Store(s)
+	c.log.InfoContext(ctx, "oidc provider discovered", "issuer", s.meta.Issuer, "token_url", s.tokenURL, "accepted_issuers", s.issuers)
+	return nil
+}
+
+func (c *Client) fetchMetadata(ctx context.Context) (metadata, error) {
+	var m metadata
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.DiscoveryURL, nil)
+	if err != nil {
+		return m, &Error{Kind: KindConfig, Op: "discovery", Err: fmt.Errorf("bad discovery URL: %w", err)}
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return m, transportError("discovery", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return m, transportError("discovery", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := classifyHTTP("discovery", resp.StatusCode, "", resp.Header, c.clock())
+		if e.Kind == KindUnknown {
+			e.Kind = KindConfig
+		}
+		return m, e
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, &Error{Kind: KindInvalid, Op: "discovery", Err: fmt.Errorf("decode metadata: %w", err)}
+	}
+	return m, nil
+}
+
+// buildState validates metadata and applies the configuration defaults.
+func (c *Client) buildState(m metadata) (*state, error) {
+	invalid := func(format string, a ...any) error {
+		return &Error{Kind: KindInvalid, Op: "discovery", Err: fmt.Errorf(format, a...)}
+	}
+	if m.Issuer == "" {
+		return nil, invalid("metadata has no issuer")
+	}
+	for name, v := range map[string]string{"authorization_endpoint": m.AuthorizationEndpoint, "jwks_uri": m.JWKSURI} {
+		if !absURL(v) {
+			return nil, invalid("metadata %s is missing or not an absolute URL", name)
+		}
+	}
+	if m.UserinfoEndpoint != "" && !absURL(m.UserinfoEndpoint) {
+		return nil, invalid("metadata userinfo_endpoint is not an absolute URL")
+	}
+	du, err := url.Parse(c.cfg.DiscoveryURL)
+	if err != nil {
+		return nil, &Error{Kind: KindConfig, Op: "discovery", Err: errors.New("bad discovery URL")}
+	}
+	host := strings.ToLower(du.Hostname())
+	tesla := teslaHosts[host]
+
+	s := &state{meta: m, tokenURL: c.cfg.TokenURL, callbackIssuer: c.cfg.CallbackIssuer}
+	if s.tokenURL == "" {
+		if tesla {
+			s.tokenURL = DefaultTeslaTokenURL
+		} else {
+			s.tokenURL = m.TokenEndpoint
+		}
+	}
+	if !absURL(s.tokenURL) {
+		return nil, invalid("token endpoint is missing or not an absolute URL")
+	}
+	if s.callbackIssuer == "" {
+		au := m.AuthorizationEndpoint
+		if i := strings.IndexAny(au, "?#"); i >= 0 {
+			au = au[:i]
+		}
+		s.callbackIssuer = strings.TrimSuffix(strings.TrimRight(au, "/"), "/authorize")
+	}
+	s.issuers = append([]string(nil), c.cfg.Issuers...)
+	if len(s.issuers) == 0 {
+		switch {
+		case host == "auth.tesla.cn":
+			s.issuers = []string{DefaultTeslaIssuer, DefaultTeslaIssuerCN}
+		case tesla:
+			s.issuers = []string{DefaultTeslaIssuer}
+		default:
+			s.issuers = []string{m.Issuer}
+		}
+	}
+	s.verifiers = make(map[string]*gooidc.IDTokenVerifier, len(s.issuers))
+	for _, iss := range s.issuers {
+		if iss == "" {
+			continue
+		}
+		s.verifiers[iss] = gooidc.NewVerifier(iss, c.keys, &gooidc.Config{
+			ClientID:             c.cfg.ClientID,
+			SupportedSigningAlgs: []string{"RS256"},
+			Now:                  c.now,
+		})
+	}
+	s.oauth = &oauth2.Config{
+		ClientID:     c.cfg.ClientID,
+		ClientSecret: c.cfg.ClientSecret,
+		RedirectURL:  c.cfg.RedirectURL,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   m.AuthorizationEndpoint,
+			TokenURL:  s.tokenURL,
+			AuthStyle: oauth2.AuthStyleInParams,
+		},
+	}
+	return s, nil
+}
+
+func absURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}

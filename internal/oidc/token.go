@@ -1,0 +1,304 @@
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Tokens is a token endpoint answer.
+type Tokens struct {
+	AccessToken, RefreshToken, IDToken string
+	// Expiry of the access token: from expires_in, else the access token's `exp`.
+	Expiry time.Time
+	// Scopes granted: the response's `scope`, else the access token's `scp`, else nil.
+	Scopes []string
+	// Region from the access token's `ou_code`, lower-cased ("na", "eu", "cn"); "" if unknown.
+	Region string
+}
+
+// Exchange redeems an authorization code (with the PKCE verifier and `audience`; "" →
+// the configured Audience). It does not retry: codes are single use. The ID token is
+// returned unverified; call VerifyIDToken.
+func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) (*Tokens, error) {
+	const op = "exchange"
+	s, err := c.ensureReady(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	if audience == "" {
+		audience = c.cfg.Audience
+	}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.http)
+	tok, err := s.oauth.Exchange(octx, code,
+		oauth2.VerifierOption(verifier),
+		oauth2.SetAuthURLParam("audience", audience))
+	if err != nil {
+		return nil, c.mapOAuthError(op, err)
+	}
+	t := &Tokens{
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		Expiry:       tok.Expiry,
+	}
+	if v, ok := tok.Extra("id_token").(string); ok {
+		t.IDToken = v
+	}
+	scope, _ := tok.Extra("scope").(string)
+	c.fillFromAccessToken(t, scope)
+	return t, nil
+}
+
+// mapOAuthError turns an error of x/oauth2 into an *Error without copying response bodies.
+func (c *Client) mapOAuthError(op string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		var h http.Header
+		if re.Response != nil {
+			status, h = re.Response.StatusCode, re.Response.Header
+		}
+		e := classifyHTTP(op, status, re.ErrorCode, h, c.clock())
+		if e.Kind == KindUnknown && status == http.StatusUnauthorized {
+			e.Kind = KindConfig // 401 without a code: client authentication failed
+		}
+		return e
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "server response missing access_token") || strings.Contains(msg, "cannot parse") {
+		return &Error{Kind: KindInvalid, Op: op, Err: errors.New("token response is malformed")}
+	}
+	return transportError(op, errors.New(redactOAuthErr(err)))
+}
+
+// redactOAuthErr keeps x/oauth2's message for transport errors (they name the URL and the
+// cause, never a token) but drops anything after a "Response:" body dump.
+func redactOAuthErr(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "Response:"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i])
+	}
+	return msg
+}
+
+// Refresh redeems a refresh token (grant_type=refresh_token, client_id, refresh_token;
+// client_secret too when the provider is not Tesla). If the answer carries an ID token, it
+// is verified (signature, aud, exp, sub, iat) and its iss and sub must equal prevIss and
+// prevSub (OIDC Core 12.2; an empty prev value is not compared). Transient failures (5xx,
+// 429, network) are retried with backoff and jitter, honouring Retry-After, at most
+// Config.MaxAttempts times and within ctx's deadline. login_required / invalid_grant
+// (KindReauth) and unauthorized_client (KindConfig) are never retried.
+func (c *Client) Refresh(ctx context.Context, refreshToken, prevIss, prevSub string) (*Tokens, error) {
+	const op = "refresh"
+	s, err := c.ensureReady(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"client_id":     {c.cfg.ClientID},
+		"refresh_token": {refreshToken},
+	}
+	if !c.isTesla() && c.cfg.ClientSecret != "" {
+		form.Set("client_secret", c.cfg.ClientSecret)
+	}
+	t, err := c.tokenRequest(ctx, op, s.tokenURL, form)
+	if err != nil {
+		return nil, err
+	}
+	if t.IDToken != "" {
+		claims, err := c.verifyIDToken(ctx, op, t.IDToken)
+		if err != nil {
+			return nil, err
+		}
+		if prevIss != "" && claims.Issuer != prevIss {
+			return nil, &Error{Kind: KindInvalid, Op: op, Err: fmt.Errorf("%w: refreshed id token has another issuer", ErrIssuerMismatch)}
+		}
+		if prevSub != "" && claims.Subject != prevSub {
+			return nil, &Error{Kind: KindInvalid, Op: op, Err: fmt.Errorf("%w: refreshed id token names another subject", ErrSubMismatch)}
+		}
+	}
+	return t, nil
+}
+
+// partnerToken obtains a client_credentials token for the Fleet API at audience.
+func (c *Client) partnerToken(ctx context.Context, audience string) (*Tokens, error) {
+	const op = "partner token"
+	s, err := c.ensureReady(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {c.cfg.ClientID},
+		"client_secret": {c.cfg.ClientSecret},
+		"scope":         {c.cfg.PartnerScopes},
+		"audience":      {audience},
+	}
+	return c.tokenRequest(ctx, op, s.tokenURL, form)
+}
+
+// isTesla reports whether the discovery URL is Tesla's own.
+func (c *Client) isTesla() bool {
+	u, err := url.Parse(c.cfg.DiscoveryURL)
+	return err == nil && teslaHosts[strings.ToLower(u.Hostname())]
+}
+
+// tokenResponse is the token endpoint's JSON (success or error).
+type tokenResponse struct {
+	AccessToken  string          `json:"access_token"`
+	RefreshToken string          `json:"refresh_token"`
+	IDToken      string          `json:"id_token"`
+	TokenType    string          `json:"token_type"`
+	ExpiresIn    json.RawMessage `json:"expires_in"`
+	Scope        string          `json:"scope"`
+	Error        string          `json:"error"`
+}
+
+// tokenRequest POSTs form to the token endpoint with bounded retries of transient failures.
+func (c *Client) tokenRequest(ctx context.Context, op, tokenURL string, form url.Values) (*Tokens, error) {
+	body := form.Encode()
+	var last error
+	for attempt := 1; ; attempt++ {
+		t, err := c.tokenOnce(ctx, op, tokenURL, body)
+		if err == nil {
+			return t, nil
+		}
+		last = err
+		if KindOf(err) != KindTransient || attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		d := RetryAfterOf(err)
+		if d <= 0 {
+			d = backoff(c.retryBase, c.retryMax, attempt)
+		}
+		if dl, ok := ctx.Deadline(); ok && c.clock().Add(d).After(dl) {
+			c.log.WarnContext(ctx, "oidc token request: no time left for a retry", "op", op, "attempt", attempt, "wait", d)
+			return nil, last
+		}
+		c.log.WarnContext(ctx, "oidc token request failed; retrying", "op", op, "attempt", attempt, "retry_in", d, "err", err)
+		if err := c.sleep(ctx, d); err != nil {
+			return nil, last
+		}
+	}
+}
+
+func (c *Client) tokenOnce(ctx context.Context, op, tokenURL, body string) (*Tokens, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(body))
+	if err != nil {
+		return nil, &Error{Kind: KindConfig, Op: op, Err: errors.New("bad token URL")}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, transportError(op, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, transportError(op, err)
+	}
+	var tr tokenResponse
+	jsonErr := json.Unmarshal(bytes.TrimSpace(raw), &tr)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := classifyHTTP(op, resp.StatusCode, tr.Error, resp.Header, c.clock())
+		if e.Kind == KindUnknown && resp.StatusCode == http.StatusUnauthorized {
+			e.Kind = KindConfig
+		}
+		return nil, e
+	}
+	if jsonErr != nil {
+		return nil, &Error{Kind: KindInvalid, Op: op, Status: resp.StatusCode, Err: errors.New("token response is not JSON")}
+	}
+	if tr.Error != "" {
+		return nil, classifyHTTP(op, resp.StatusCode, tr.Error, resp.Header, c.clock())
+	}
+	if tr.AccessToken == "" {
+		return nil, &Error{Kind: KindInvalid, Op: op, Status: resp.StatusCode, Err: errors.New("token response has no access_token")}
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+		return nil, &Error{Kind: KindInvalid, Op: op, Err: fmt.Errorf("unexpected token_type %q", sanitizeCode(tr.TokenType))}
+	}
+	t := &Tokens{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, IDToken: tr.IDToken}
+	if secs := parseExpiresIn(tr.ExpiresIn); secs > 0 {
+		t.Expiry = c.now().Add(time.Duration(secs) * time.Second)
+	}
+	c.fillFromAccessToken(t, tr.Scope)
+	return t, nil
+}
+
+// parseExpiresIn accepts a JSON number or a numeric string.
+func parseExpiresIn(raw json.RawMessage) int64 {
+	s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+	if s == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return int64(f)
+	}
+	return 0
+}
+
+// accessClaims are the parts of Tesla's access token JWT we read (unverified: it came
+// straight from the token endpoint over TLS).
+type accessClaims struct {
+	Scp    json.RawMessage `json:"scp"`
+	OUCode string          `json:"ou_code"`
+	Exp    json.Number     `json:"exp"`
+}
+
+// fillFromAccessToken sets Scopes (from scope, else scp), Region (ou_code) and, when
+// missing, Expiry (exp).
+func (c *Client) fillFromAccessToken(t *Tokens, scope string) {
+	if f := strings.Fields(scope); len(f) > 0 {
+		t.Scopes = f
+	}
+	var ac accessClaims
+	if err := unverifiedClaims(t.AccessToken, &ac); err != nil {
+		return // opaque access token (standard providers)
+	}
+	if t.Scopes == nil {
+		t.Scopes = parseScp(ac.Scp)
+	}
+	t.Region = strings.ToLower(strings.TrimSpace(ac.OUCode))
+	if t.Expiry.IsZero() {
+		if n, err := ac.Exp.Int64(); err == nil && n > 0 {
+			t.Expiry = time.Unix(n, 0)
+		}
+	}
+}
+
+// parseScp reads `scp` as a JSON array of strings or a space-separated string.
+func parseScp(raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil {
+		if len(list) == 0 {
+			return nil
+		}
+		return list
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if f := strings.Fields(s); len(f) > 0 {
+			return f
+		}
+	}
+	return nil
+}
