@@ -7,6 +7,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -89,9 +90,12 @@ type Client struct {
 	// backoff parameters.
 	retryBase, retryMax, discoveryMax time.Duration
 
-	discoverMu sync.Mutex
-	st         atomic.Pointer[state]
-	keys       *keySet
+	discoverMu    sync.Mutex // guards the three fields below
+	discoverCall  *discoverCall
+	discoverErr   error
+	discoverErrAt time.Time
+	st            atomic.Pointer[state]
+	keys          *keySet
 }
 
 // New returns a Client. It performs no network I/O; call Discover or StartDiscovery.
@@ -143,7 +147,8 @@ func New(cfg Config) *Client {
 // newHTTPClient returns an HTTP client with timeouts on every phase.
 func newHTTPClient() *http.Client {
 	return &http.Client{
-		Timeout: 10 * time.Second,
+		Timeout:       10 * time.Second,
+		CheckRedirect: sameHostRedirects,
 		Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -155,6 +160,19 @@ func newHTTPClient() *http.Client {
 			ForceAttemptHTTP2:     true,
 		},
 	}
+}
+
+// sameHostRedirects follows at most 3 redirects, only to the same host without a
+// downgrade to plain HTTP, so a token request (client secret, codes) never travels elsewhere.
+func sameHostRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return errors.New("too many redirects")
+	}
+	prev := via[len(via)-1].URL
+	if req.URL.Host != prev.Host || (prev.Scheme == "https" && req.URL.Scheme != "https") {
+		return http.ErrUseLastResponse
+	}
+	return nil
 }
 
 // RegionBaseURL returns the Fleet API base URL of a region code ("na", "eu", "cn"; case-insensitive).

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -80,24 +81,75 @@ func (c *Client) StartDiscovery(ctx context.Context) {
 	}()
 }
 
-// ensureReady returns the discovered state, trying one discovery attempt if needed.
+// ensureReady returns the discovered state. If discovery has not succeeded it makes one
+// attempt (joining a running one), unless an attempt failed within discoveryFailBackoff:
+// a Tesla outage must not turn every page view into a slow discovery call.
 func (c *Client) ensureReady(ctx context.Context, op string) (*state, error) {
 	if s := c.st.Load(); s != nil {
 		return s, nil
 	}
-	if err := c.discoverOnce(ctx); err != nil {
+	c.discoverMu.Lock()
+	lastErr, lastAt := c.discoverErr, c.discoverErrAt
+	running := c.discoverCall != nil
+	c.discoverMu.Unlock()
+	var err error
+	if !running && lastErr != nil && c.clock().Sub(lastAt) < discoveryFailBackoff {
+		err = lastErr
+	} else {
+		err = c.discoverOnce(ctx)
+	}
+	if err != nil {
 		return nil, &Error{Kind: KindTransient, Op: op, Err: fmt.Errorf("%w: %w", ErrNotReady, err)}
 	}
 	return c.st.Load(), nil
 }
 
-// discoverOnce makes one discovery attempt (serialised; a no-op once successful).
+// discoveryFailBackoff is how long a failed discovery answers callers of ensureReady
+// without a new attempt (the background StartDiscovery loop keeps trying).
+const discoveryFailBackoff = 2 * time.Second
+
+// discoverCall is one running discovery attempt that others can join.
+type discoverCall struct {
+	done chan struct{}
+	err  error
+}
+
+// discoverOnce makes one discovery attempt, or joins the running one. No-op once successful.
 func (c *Client) discoverOnce(ctx context.Context) error {
-	c.discoverMu.Lock()
-	defer c.discoverMu.Unlock()
 	if c.st.Load() != nil {
 		return nil
 	}
+	c.discoverMu.Lock()
+	if c.st.Load() != nil {
+		c.discoverMu.Unlock()
+		return nil
+	}
+	if call := c.discoverCall; call != nil {
+		c.discoverMu.Unlock()
+		if err := waitCh(ctx, call.done); err != nil {
+			return err
+		}
+		return call.err
+	}
+	call := &discoverCall{done: make(chan struct{})}
+	c.discoverCall = call
+	c.discoverMu.Unlock()
+
+	call.err = c.discoverAttempt(ctx)
+
+	c.discoverMu.Lock()
+	c.discoverCall = nil
+	if call.err != nil {
+		c.discoverErr, c.discoverErrAt = call.err, c.clock()
+	} else {
+		c.discoverErr = nil
+	}
+	c.discoverMu.Unlock()
+	close(call.done)
+	return call.err
+}
+
+func (c *Client) discoverAttempt(ctx context.Context) error {
 	m, err := c.fetchMetadata(ctx)
 	if err != nil {
 		return err

@@ -103,7 +103,7 @@ func (e *Error) Error() string {
 			if e.Status != 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(e.Code)
+			b.WriteString(sanitizeCode(e.Code))
 		}
 		b.WriteString(")")
 	}
@@ -201,20 +201,21 @@ func classifyHTTP(op string, status int, code string, h http.Header, now time.Ti
 	}
 }
 
-// sanitizeCode keeps an error code short and free of anything but [A-Za-z0-9_.-].
+// sanitizeCode returns code if it looks like an OAuth error code (at most 48 characters of
+// [A-Za-z0-9_.-]) and "" otherwise, so free text a server echoes back (which might include
+// a token) never reaches an error message or a log line.
 func sanitizeCode(code string) string {
-	if len(code) > 64 {
-		code = code[:64]
+	if len(code) > 48 {
+		return ""
 	}
-	return strings.Map(func(r rune) rune {
+	for _, r := range code {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
-			return r
-		case r == ' ':
-			return '_'
+		default:
+			return ""
 		}
-		return -1
-	}, code)
+	}
+	return code
 }
 
 // parseRetryAfter reads a Retry-After header (delta seconds or HTTP date).

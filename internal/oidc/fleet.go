@@ -75,12 +75,13 @@ func (c *Client) Vehicles(ctx context.Context, baseURL, accessToken string) ([]V
 			Pagination *struct {
 				Next json.RawMessage `json:"next"`
 			} `json:"pagination"`
+			Count int `json:"count"`
 		}
 		if err := json.Unmarshal(body, &r); err != nil {
 			return nil, &Error{Kind: KindInvalid, Op: op, Err: errors.New("vehicles answer is malformed")}
 		}
 		all = append(all, r.Response...)
-		if r.Pagination == nil || len(r.Response) == 0 {
+		if r.Pagination == nil || len(r.Response) == 0 || (r.Count > 0 && len(all) >= r.Count) {
 			break
 		}
 		next := strings.TrimSpace(string(r.Pagination.Next))
@@ -113,7 +114,7 @@ func (c *Client) UserRegion(ctx context.Context, baseURL, accessToken string) (r
 	}
 	region = strings.ToLower(r.Response.Region)
 	fleetBaseURL = strings.TrimRight(r.Response.FleetAPIBaseURL, "/")
-	if fleetBaseURL != "" && !absURL(fleetBaseURL) {
+	if fleetBaseURL != "" && (!absURL(fleetBaseURL) || (strings.HasPrefix(baseURL, "https://") && !strings.HasPrefix(fleetBaseURL, "https://"))) {
 		return "", "", &Error{Kind: KindInvalid, Op: op, Err: errors.New("region answer has a bad base URL")}
 	}
 	if fleetBaseURL == "" {

@@ -15,7 +15,8 @@ import (
 )
 
 // keySet is a cached JWKS implementing gooidc.KeySet. An unknown `kid` triggers a refetch,
-// at most once per jwksMinInterval; concurrent callers share one fetch.
+// at most once per jwksMinInterval; concurrent callers share one fetch, and a failed first
+// load is not retried for jwksFailBackoff.
 type keySet struct {
 	c *Client
 
@@ -23,9 +24,14 @@ type keySet struct {
 	keys        []jose.JSONWebKey
 	loaded      bool
 	lastRefetch time.Time     // last refetch caused by an unknown kid
+	lastErr     error         // error of the last failed fetch
+	lastFailAt  time.Time     // when it failed
 	inflight    chan struct{} // closed when the running fetch ends
-	fetches     int           // number of fetches started (for tests and logs)
+	fetches     int           // number of fetches started (for tests)
 }
+
+// jwksFailBackoff is how long a failed JWKS load is remembered before the next attempt.
+const jwksFailBackoff = 2 * time.Second
 
 var errNoKey = errors.New("no matching signing key")
 
@@ -40,7 +46,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	}
 	kid := jws.Signatures[0].Header.KeyID
 
-	keys, err := k.current(ctx)
+	keys, _, err := k.get(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -49,11 +55,11 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		return payload, err
 	}
 	// Unknown kid: maybe the provider rotated its keys.
-	keys, refetched, err := k.refetch(ctx)
+	keys, fetched, err := k.get(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	if !refetched {
+	if !fetched {
 		return nil, errNoKey
 	}
 	payload, _, err = verifyWith(jws, keys, kid)
@@ -80,75 +86,37 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 	return nil, false, errNoKey
 }
 
-// current returns the cached keys, loading them on first use.
-func (k *keySet) current(ctx context.Context) ([]jose.JSONWebKey, error) {
-	for {
-		k.mu.Lock()
-		if k.loaded {
-			keys := k.keys
-			k.mu.Unlock()
-			return keys, nil
-		}
-		if ch := k.inflight; ch != nil {
-			k.mu.Unlock()
-			if err := waitCh(ctx, ch); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		k.mu.Unlock()
-		if _, _, err := k.fetch(ctx, false); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// refetch reloads the keys if the rate limit allows. refetched is false when it did not.
-func (k *keySet) refetch(ctx context.Context) ([]jose.JSONWebKey, bool, error) {
+// get returns the keys, loading them on first use. With refetch it reloads them unless a
+// refetch happened within jwksMinInterval. fetched reports whether the returned keys come
+// from a fetch made (or joined) by this call.
+func (k *keySet) get(ctx context.Context, refetch bool) (keys []jose.JSONWebKey, fetched bool, err error) {
 	k.mu.Lock()
 	if ch := k.inflight; ch != nil {
-		// Someone is fetching right now: share its result.
+		// Join the running fetch.
 		k.mu.Unlock()
 		if err := waitCh(ctx, ch); err != nil {
 			return nil, false, err
 		}
 		k.mu.Lock()
-		keys := k.keys
-		k.mu.Unlock()
-		return keys, true, nil
+		defer k.mu.Unlock()
+		if !k.loaded {
+			return nil, false, k.lastErr
+		}
+		return k.keys, true, nil
 	}
 	now := k.c.clock()
-	if !k.lastRefetch.IsZero() && now.Sub(k.lastRefetch) < k.c.jwksMinInterval {
-		k.mu.Unlock()
-		return nil, false, nil
-	}
-	k.mu.Unlock()
-	keys, started, err := k.fetch(ctx, true)
-	if err != nil {
-		return nil, false, err
-	}
-	if !started {
-		// Lost the race to another fetch, which has finished; use its keys.
-		k.mu.Lock()
-		keys = k.keys
-		k.mu.Unlock()
-	}
-	return keys, true, nil
-}
-
-// fetch downloads the JWKS unless another fetch is running (then started=false after
-// waiting for it).
-func (k *keySet) fetch(ctx context.Context, isRefetch bool) (keys []jose.JSONWebKey, started bool, err error) {
-	k.mu.Lock()
-	if ch := k.inflight; ch != nil {
-		k.mu.Unlock()
-		if err := waitCh(ctx, ch); err != nil {
+	switch {
+	case !k.loaded:
+		if k.lastErr != nil && now.Sub(k.lastFailAt) < jwksFailBackoff {
+			err := k.lastErr
+			k.mu.Unlock()
 			return nil, false, err
 		}
-		return nil, false, nil
-	}
-	if isRefetch {
-		now := k.c.clock()
+	case !refetch:
+		keys := k.keys
+		k.mu.Unlock()
+		return keys, false, nil
+	default:
 		if !k.lastRefetch.IsZero() && now.Sub(k.lastRefetch) < k.c.jwksMinInterval {
 			keys := k.keys
 			k.mu.Unlock()
@@ -165,12 +133,17 @@ func (k *keySet) fetch(ctx context.Context, isRefetch bool) (keys []jose.JSONWeb
 
 	k.mu.Lock()
 	if err == nil {
-		k.keys, k.loaded = keys, true
+		k.keys, k.loaded, k.lastErr = keys, true, nil
+	} else {
+		k.lastErr, k.lastFailAt = err, k.c.clock()
 	}
 	k.inflight = nil
 	close(ch)
 	k.mu.Unlock()
-	return keys, true, err
+	if err != nil {
+		return nil, false, err
+	}
+	return keys, true, nil
 }
 
 // download fetches and parses the JWKS, keeping only RSA signing keys.

@@ -249,3 +249,13 @@ func formOf(t *testing.T, r *http.Request) url.Values {
 	}
 	return r.PostForm
 }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -40,7 +40,7 @@ func plural(n int, unit string) string {
 
 // exactTime is the full UTC time shown as a tooltip and in datetime attributes' titles.
 func exactTime(t time.Time) string {
-	return t.UTC().Format("2 January 2006, 15:04 UTC")
+	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 }
 
 // machineTime is the RFC 3339 value for a <time datetime> attribute.

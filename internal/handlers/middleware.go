@@ -1,0 +1,115 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// newReference returns a short id for a request, shown to owners on error
+// pages and written to the log, so support can find the one line.
+func newReference() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
+}
+
+func reference(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+
+// accessLog writes one structured line per request. It logs the path only,
+// never the query string: the callback's query holds the code and state.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req, res := c.Request(), c.Response()
+		level := slog.LevelInfo
+		if res.Status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.LogAttrs(req.Context(), level, "request",
+			slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.Int("status", res.Status),
+			slog.Duration("duration", time.Since(start)), slog.Int64("bytes", res.Size),
+			slog.String("ip", c.RealIP()), slog.String("ref", reference(c)))
+		return nil
+	}
+}
+
+// securityHeaders sets the headers every response carries (SECURITY.md 7, 19).
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		formAction := "'self'"
+		if origin := s.teslaOrigin(); origin != "" {
+			// POST /connect answers with a redirect to Tesla; browsers check form-action on it.
+			formAction += " " + origin
+		}
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; "+
+			"form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if s.cfg.PublicURL.Scheme == "https" {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
+}
+
+// teslaOrigin is the scheme://host of the provider's authorize endpoint, once discovered.
+func (s *Server) teslaOrigin() string {
+	if s.tesla == nil || !s.tesla.Ready() {
+		return ""
+	}
+	u, err := url.Parse(s.tesla.AuthorizationEndpoint())
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// sameOriginPosts refuses state-changing browser requests that come from
+// another site (SECURITY.md 18), using Fetch Metadata and then Origin.
+// The API is exempt: it authenticates with bearer keys, not cookies.
+func (s *Server) sameOriginPosts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions ||
+			strings.HasPrefix(req.URL.Path, "/api/") {
+			return next(c)
+		}
+		if site := req.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			return errForbiddenCrossSite
+		}
+		if origin := req.Header.Get("Origin"); origin != "" && !s.sameOrigin(origin, req) {
+			return errForbiddenCrossSite
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) sameOrigin(origin string, req *http.Request) bool {
+	pub := s.cfg.PublicURL
+	if strings.EqualFold(origin, pub.Scheme+"://"+pub.Host) {
+		return true
+	}
+	scheme := "http"
+	if req.TLS != nil {
+		scheme = "https"
+	}
+	return strings.EqualFold(origin, scheme+"://"+req.Host)
+}

@@ -1,0 +1,78 @@
+package handlers
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"teslalink/internal/db"
+	"teslalink/internal/session"
+)
+
+const ctxOwner = "owner"
+
+// ownerCtx is the signed-in owner of a request.
+type ownerCtx struct {
+	ownerID int64
+	csrf    string
+	sess    *sessions.Session
+}
+
+// currentOwner loads the request's session; ok is false when nobody is signed in.
+func (s *Server) currentOwner(c echo.Context) (*ownerCtx, error) {
+	if o, ok := c.Get(ctxOwner).(*ownerCtx); ok {
+		return o, nil
+	}
+	sess, err := s.sessions.Get(c.Request(), s.sessions.CookieName())
+	if err != nil {
+		return nil, err
+	}
+	id, _ := sess.Values[session.KeyOwnerID].(int64)
+	csrf, _ := sess.Values[session.KeyCSRF].(string)
+	if sess.IsNew || id == 0 || csrf == "" {
+		return nil, nil
+	}
+	o := &ownerCtx{ownerID: id, csrf: csrf, sess: sess}
+	c.Set(ctxOwner, o)
+	return o, nil
+}
+
+// requireOwner returns the signed-in owner or errNotSignedIn.
+func (s *Server) requireOwner(c echo.Context) (*ownerCtx, error) {
+	o, err := s.currentOwner(c)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, errNotSignedIn
+	}
+	return o, nil
+}
+
+var errNotSignedIn = errors.New("not signed in")
+
+// checkCSRF compares the form's token with the session's, in constant time.
+func checkCSRF(c echo.Context, o *ownerCtx) error {
+	if subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(o.csrf)) != 1 {
+		return &appError{Status: http.StatusForbidden, Type: "csrf", Title: "This form has expired",
+			Detail: "The form was too old or did not come from this site. Open the page again and retry.", RetryURL: "/account",
+			Err: errors.New("csrf token mismatch")}
+	}
+	return nil
+}
+
+// ownerLink is the signed-in owner's link, or a redirect home.
+func (s *Server) ownerLink(c echo.Context) (*ownerCtx, *db.Link, error) {
+	o, err := s.requireOwner(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := s.store.GetLinkByOwner(c.Request().Context(), o.ownerID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, l, nil
+}

@@ -1,0 +1,175 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"teslalink/internal/db"
+	"teslalink/internal/link"
+	"teslalink/internal/oidc"
+	"teslalink/web/templates"
+)
+
+func (s *Server) landing(c echo.Context) error {
+	if _, err := s.currentOwner(c); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, templates.Landing(templates.LandingPage{Base: s.base(c, "Connect your Tesla")}))
+}
+
+// connectForm shows the scope choice; in relink mode the owner's current
+// scopes are pre-checked.
+func (s *Server) connectForm(c echo.Context) error {
+	o, err := s.currentOwner(c)
+	if err != nil {
+		return err
+	}
+	checked := s.cfg.DefaultScopes
+	relink := false
+	if o != nil && c.QueryParam("relink") != "" {
+		if l, err := s.store.GetLinkByOwner(c.Request().Context(), o.ownerID); err == nil && l.Status != db.StatusRevoked {
+			checked, relink = l.GrantedScopes, true
+		}
+	}
+	optional, always := templates.ConnectScopes(s.cfg.OfferedScopes, checked)
+	return s.render(c, http.StatusOK, templates.Connect(templates.ConnectPage{Base: s.base(c, "Choose what to share"),
+		Scopes: optional, Always: always, Relink: relink}))
+}
+
+func (s *Server) account(c echo.Context) error {
+	_, l, err := s.ownerLink(c)
+	if errors.Is(err, errNotSignedIn) || errors.Is(err, db.ErrNotFound) {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	page := templates.AccountPage{Base: s.base(c, "Your Tesla connection"), Email: l.OwnerEmail, Name: l.OwnerName,
+		Region: templates.RegionName(l.Region), Status: l.Status, StatusReason: statusReason(l),
+		Granted: templates.ScopesFor(l.GrantedScopes), LinkedAt: l.LinkedAt, RefreshedAt: l.RefreshedAt, Now: s.now()}
+	var missing []string
+	for _, sc := range l.RequestedScopes {
+		if !slices.Contains(l.GrantedScopes, sc) {
+			missing = append(missing, sc)
+		}
+	}
+	page.Missing = templates.ScopesFor(missing)
+	usage, err := s.store.LinkUsage(ctx, l.ID)
+	if err != nil {
+		return err
+	}
+	for _, u := range usage {
+		page.LastUsedBy = append(page.LastUsedBy, templates.Usage{ClientName: u.ClientName, At: u.LastUsedAt})
+		if u.LastUsedAt.After(page.LastUsedAt) {
+			page.LastUsedAt = u.LastUsedAt
+		}
+	}
+	if l.Status == db.StatusActive && slices.Contains(l.GrantedScopes, "vehicle_device_data") {
+		page.VehiclesShown = true
+		page.Vehicles, page.VehiclesNote = s.vehicles(ctx, l.ID)
+		if page.VehiclesNote == "" && len(page.Vehicles) == 0 {
+			page.VehiclesNote = "Tesla lists no vehicles on this account."
+		}
+		if fresh, err := s.store.GetLink(ctx, l.ID); err == nil { // a refresh may have changed it
+			page.RefreshedAt, page.Status, page.StatusReason = fresh.RefreshedAt, fresh.Status, statusReason(fresh)
+		}
+	}
+	return s.render(c, http.StatusOK, templates.Account(page))
+}
+
+// vehicles asks Tesla for the owner's vehicles; trouble becomes a friendly note.
+func (s *Server) vehicles(ctx context.Context, linkID string) ([]templates.Vehicle, string) {
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+	defer cancel()
+	vs, err := s.links.Vehicles(ctx, linkID)
+	if err != nil {
+		s.log.Warn("vehicle list unavailable", "link_id", linkID, "error", err)
+		switch {
+		case errors.Is(err, link.ErrReauthRequired):
+			return nil, "Tesla asked you to sign in again before we can show your vehicles."
+		case oidc.KindOf(err) == oidc.KindNotRegistered:
+			return nil, "Tesla has not enabled vehicle data for this service in your region yet. Your connection is fine."
+		case oidc.KindOf(err) == oidc.KindRegion:
+			return nil, "Your vehicles are served from another Tesla region; we will show them once this is sorted out. Your connection is fine."
+		case oidc.KindOf(err) == oidc.KindForbidden:
+			return nil, "Tesla did not allow us to list your vehicles with the permissions you granted."
+		}
+		return nil, "Tesla isn't answering right now, so we can't show your vehicles. Your connection is fine; try again later."
+	}
+	out := make([]templates.Vehicle, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, templates.Vehicle{DisplayName: v.DisplayName, VIN: v.VIN, State: v.State})
+	}
+	return out, ""
+}
+
+func statusReason(l *db.Link) string {
+	switch l.Status {
+	case db.StatusNeedsReauth:
+		return "Tesla no longer accepts this connection (the sign-in expired, or your Tesla password changed). Connect again to continue."
+	case db.StatusRevoked:
+		return "You removed this connection."
+	}
+	return ""
+}
+
+func (s *Server) revokeConfirm(c echo.Context) error {
+	_, l, err := s.ownerLink(c)
+	if errors.Is(err, errNotSignedIn) || errors.Is(err, db.ErrNotFound) {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, templates.RevokeConfirm(templates.RevokeConfirmPage{Base: s.base(c, "Disconnect your Tesla"), Email: l.OwnerEmail}))
+}
+
+// revoke deletes the stored tokens, ends the session and points the owner
+// to Tesla's own page to remove the app there too.
+func (s *Server) revoke(c echo.Context) error {
+	o, l, err := s.ownerLink(c)
+	if errors.Is(err, errNotSignedIn) || errors.Is(err, db.ErrNotFound) {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	if err != nil {
+		return err
+	}
+	if err := checkCSRF(c, o); err != nil {
+		return err
+	}
+	if _, err := s.links.Revoke(c.Request().Context(), l.ID, "owner"); err != nil {
+		return err
+	}
+	if err := s.sessions.Destroy(c.Request(), c.Response(), o.sess); err != nil {
+		return err
+	}
+	c.Set(ctxOwner, nil)
+	back := strings.TrimRight(s.cfg.PublicURL.String(), "/") + "/"
+	return s.render(c, http.StatusOK, templates.Revoked(templates.RevokedPage{Base: s.base(c, "Disconnected"),
+		TeslaRevokeURL: s.tesla.RevokeConsentURL(back)}))
+}
+
+func (s *Server) logout(c echo.Context) error {
+	o, err := s.requireOwner(c)
+	if errors.Is(err, errNotSignedIn) {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	if err != nil {
+		return err
+	}
+	if err := checkCSRF(c, o); err != nil {
+		return err
+	}
+	if err := s.sessions.Destroy(c.Request(), c.Response(), o.sess); err != nil {
+		return err
+	}
+	c.Set(ctxOwner, nil)
+	return s.render(c, http.StatusOK, templates.SignedOut(templates.SignedOutPage{Base: s.base(c, "Signed out")}))
+}

@@ -1,0 +1,34 @@
+package handlers
+
+import (
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// routes lists every route of the service: the whole surface on one screen.
+func (s *Server) routes(e *echo.Echo) {
+	e.Use(middleware.Recover())
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newReference}))
+	e.Use(s.accessLog)
+	e.Use(s.securityHeaders)
+	e.Use(s.sameOriginPosts)
+
+	// Operations.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/static/*", s.static)
+	e.GET("/.well-known/appspecific/com.tesla.3p.public-key.pem", s.publicKey)
+
+	// Owner pages.
+	e.GET("/", s.landing)
+	e.GET("/connect", s.connectForm)
+	e.POST("/connect", s.connectStart)
+	e.GET("/auth/tesla/callback", s.callback)
+	e.GET("/account", s.account)
+	e.GET("/account/revoke", s.revokeConfirm)
+	e.POST("/account/revoke", s.revoke)
+	e.POST("/logout", s.logout)
+
+	// Token broker API for the team's backends (API key).
+	s.apiRoutes(e.Group("/api"))
+}

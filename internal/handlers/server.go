@@ -1,0 +1,110 @@
+// Package handlers is teslalink's HTTP surface: owner pages, the token
+// broker API, and the middleware around them. Handlers parse and validate
+// input, make one call into a service or the store, and render or redirect.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"teslalink/internal/db"
+	"teslalink/internal/link"
+	"teslalink/internal/oidc"
+	"teslalink/internal/session"
+	"teslalink/internal/usage"
+)
+
+// Config is what the handlers need from the operator's configuration.
+type Config struct {
+	ServiceName string
+	PublicURL   *url.URL // external base URL; the callback is PublicURL + /auth/tesla/callback
+	// SecureCookies is false only for plain-HTTP localhost in `web dev`: the
+	// cookies then drop the Secure flag and the __Host- prefix.
+	SecureCookies  bool
+	OfferedScopes  []string // optional scopes shown on /connect
+	DefaultScopes  []string // pre-checked on /connect
+	SessionKeys    [][]byte // SESSION_KEYS, decoded; first signs
+	PublicKeyPEM   []byte   // served at /.well-known/appspecific/com.tesla.3p.public-key.pem; nil → 404
+	Locale         string   // sent to Tesla's authorize page, default "en-US"
+	TrustedProxies bool     // read X-Forwarded-For for the client IP
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg      Config
+	store    *db.Store
+	tesla    *oidc.Client
+	links    *link.Service
+	sessions *session.Store
+	usage    *usage.Recorder
+	log      *slog.Logger
+	now      func() time.Time
+	login    *loginCookies
+	cssPath  string
+	icoPath  string
+	echo     *echo.Echo
+}
+
+// Deps are the services the Server calls.
+type Deps struct {
+	Store    *db.Store
+	Tesla    *oidc.Client
+	Links    *link.Service
+	Sessions *session.Store
+	Usage    *usage.Recorder
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// New builds the Server with every route and middleware.
+func New(cfg Config, deps Deps) *Server {
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = "teslalink"
+	}
+	if cfg.Locale == "" {
+		cfg.Locale = "en-US"
+	}
+	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, sessions: deps.Sessions,
+		usage: deps.Usage, log: deps.Logger, now: deps.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.login = newLoginCookies(cfg.SessionKeys, cfg.SecureCookies)
+	s.cssPath, s.icoPath = staticPaths()
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustedProxies {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
+	s.routes(e)
+	s.echo = e
+	return s
+}
+
+// Handler is the HTTP handler to serve.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// callbackURL is the one redirect URI, byte-identical everywhere.
+func (s *Server) callbackURL() string {
+	return strings.TrimRight(s.cfg.PublicURL.String(), "/") + "/auth/tesla/callback"
+}
+
+// Shutdown flushes what the server buffers (usage attribution).
+func (s *Server) Shutdown(ctx context.Context) {
+	if s.usage != nil {
+		if err := s.usage.Flush(ctx); err != nil {
+			s.log.Error("flush usage on shutdown", "error", err)
+		}
+	}
+}

@@ -1,0 +1,339 @@
+// Package link is teslalink's core: it turns a completed Tesla login into a
+// stored, sealed link, hands out valid access tokens (refreshing once, under
+// a row lock, when needed), and revokes links.
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"teslalink/internal/db"
+	"teslalink/internal/oidc"
+	"teslalink/internal/seal"
+)
+
+// Errors callers map to pages and API problems.
+var (
+	ErrRevoked        = errors.New("link is revoked")
+	ErrReauthRequired = errors.New("the owner must link their Tesla account again")
+	ErrMissingScope   = errors.New("the owner has not granted a required scope")
+	ErrTeslaConfig    = errors.New("Tesla rejected this service's client configuration")
+)
+
+// UnavailableError means Tesla (or the database) could not serve the request
+// now; RetryAfter is a hint for the caller.
+type UnavailableError struct {
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *UnavailableError) Error() string { return "temporarily unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Config holds the Service's dependencies.
+type Config struct {
+	Store         *db.Store
+	Tesla         *oidc.Client
+	Keys          *seal.Keyring
+	Logger        *slog.Logger
+	Now           func() time.Time
+	RefreshMargin time.Duration // refresh when the access token expires within this; default 5 minutes
+	RefreshWait   time.Duration // deadline for one refresh including retries; default 20 seconds
+}
+
+// Service implements linking, token brokering and revoking.
+type Service struct {
+	store  *db.Store
+	tesla  *oidc.Client
+	keys   *seal.Keyring
+	log    *slog.Logger
+	now    func() time.Time
+	margin time.Duration
+	wait   time.Duration
+}
+
+// New builds a Service.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, tesla: cfg.Tesla, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now,
+		margin: cfg.RefreshMargin, wait: cfg.RefreshWait}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.margin <= 0 {
+		s.margin = 5 * time.Minute
+	}
+	if s.wait <= 0 {
+		s.wait = 20 * time.Second
+	}
+	return s
+}
+
+func adFor(linkID, purpose string) []byte { return []byte("teslalink/link/" + linkID + "/" + purpose) }
+
+func (s *Service) sealTokens(linkID, refresh, access string) (db.SealedTokens, error) {
+	r, err := s.keys.Seal([]byte(refresh), adFor(linkID, "refresh_token"))
+	if err != nil {
+		return db.SealedTokens{}, err
+	}
+	a, err := s.keys.Seal([]byte(access), adFor(linkID, "access_token"))
+	if err != nil {
+		return db.SealedTokens{}, err
+	}
+	return db.SealedTokens{KeyID: s.keys.PrimaryID(), Refresh: r, Access: a}, nil
+}
+
+func (s *Service) openToken(l *db.Link, purpose string) (string, error) {
+	blob := l.AccessTokenSealed
+	if purpose == "refresh_token" {
+		blob = l.RefreshTokenSealed
+	}
+	if blob == nil {
+		return "", fmt.Errorf("link %s has no %s", l.ID, purpose)
+	}
+	pt, err := s.keys.Open(blob, adFor(l.ID, purpose))
+	if err != nil {
+		return "", fmt.Errorf("open %s of link %s: %w", purpose, l.ID, err)
+	}
+	return string(pt), nil
+}
+
+// Login is what the callback hands over after checking state.
+type Login struct {
+	Code, Verifier, Nonce string
+	RequestedScopes       []string
+}
+
+// LoginError says which step of completing a login failed; Kind tells why.
+type LoginError struct {
+	Step string // "exchange", "id_token", "userinfo", "store"
+	Kind oidc.Kind
+	Err  error
+}
+
+func (e *LoginError) Error() string { return "login " + e.Step + ": " + e.Err.Error() }
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// CompleteLogin exchanges the code, verifies the ID token, reads the
+// owner's profile, and stores owner and link with sealed tokens.
+func (s *Service) CompleteLogin(ctx context.Context, in Login) (*db.Link, error) {
+	tok, err := s.tesla.Exchange(ctx, in.Code, in.Verifier, "")
+	if err != nil {
+		return nil, &LoginError{Step: "exchange", Kind: oidc.KindOf(err), Err: err}
+	}
+	if tok.RefreshToken == "" {
+		return nil, &LoginError{Step: "exchange", Kind: oidc.KindInvalid, Err: errors.New("no refresh token in the response (offline_access not granted?)")}
+	}
+	claims, err := s.tesla.VerifyIDToken(ctx, tok.IDToken, in.Nonce)
+	if err != nil {
+		return nil, &LoginError{Step: "id_token", Kind: oidc.KindInvalid, Err: err}
+	}
+	info, err := s.tesla.UserInfo(ctx, tok.AccessToken, claims.Subject)
+	if err != nil {
+		return nil, &LoginError{Step: "userinfo", Kind: oidc.KindOf(err), Err: err}
+	}
+	region := s.regionOf(ctx, tok)
+	granted := tok.Scopes
+	if granted == nil {
+		granted = in.RequestedScopes // provider said nothing: assume what was asked
+	}
+	l, err := s.store.SaveLink(ctx, db.LinkGrant{
+		Sub: claims.Subject, Email: info.Email, Name: info.Name, Region: region, IDTokenIssuer: claims.Issuer,
+		RequestedScopes: in.RequestedScopes, GrantedScopes: granted, AccessTokenExpiresAt: tok.Expiry,
+	}, func(linkID string) (db.SealedTokens, error) {
+		return s.sealTokens(linkID, tok.RefreshToken, tok.AccessToken)
+	})
+	if err != nil {
+		return nil, &LoginError{Step: "store", Err: err}
+	}
+	s.log.Info("link saved", "link_id", l.ID, "region", region, "granted_scopes", granted)
+	return l, nil
+}
+
+// regionOf reads the region from the access token's ou_code, else asks the
+// Fleet API, else falls back to the configured audience's region.
+func (s *Service) regionOf(ctx context.Context, tok *oidc.Tokens) string {
+	if tok.Region != "" {
+		if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
+			return tok.Region
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if region, _, err := s.tesla.UserRegion(ctx, s.tesla.Audience(), tok.AccessToken); err == nil {
+		if _, ok := s.tesla.RegionBaseURL(region); ok {
+			return region
+		}
+	}
+	for _, r := range []string{"na", "eu", "cn"} {
+		if u, _ := s.tesla.RegionBaseURL(r); u == s.tesla.Audience() {
+			return r
+		}
+	}
+	return "na"
+}
+
+// Token is a valid access token for a link.
+type Token struct {
+	AccessToken     string
+	ExpiresAt       time.Time
+	Scopes          []string
+	Region          string
+	FleetAPIBaseURL string
+	Link            *db.Link
+}
+
+// TokenRequest tunes AccessToken.
+type TokenRequest struct {
+	ForceRefresh bool
+	Scopes       []string // each must be granted, else ErrMissingScope
+}
+
+// AccessToken returns a valid access token for the link, refreshing first
+// when it expires within the margin (or when forced). Refreshes of one link
+// are serialised across instances by the row lock: a caller that waited for
+// the lock finds the fresh token and does not refresh again. The new refresh
+// token is committed before the new access token is returned.
+func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenRequest) (*Token, error) {
+	started := s.now()
+	l, err := s.store.GetLink(ctx, linkID)
+	if err != nil {
+		return nil, err
+	}
+	if err := usable(l, req.Scopes); err != nil {
+		return nil, err
+	}
+	if !req.ForceRefresh && l.AccessTokenExpiresAt.After(started.Add(s.margin)) {
+		return s.token(l)
+	}
+	l, err = s.refresh(ctx, linkID, func(cur *db.Link) bool {
+		if req.ForceRefresh {
+			return !cur.RefreshedAt.After(started) // someone refreshed after we asked: good enough
+		}
+		return !cur.AccessTokenExpiresAt.After(s.now().Add(s.margin))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := usable(l, req.Scopes); err != nil {
+		return nil, err
+	}
+	return s.token(l)
+}
+
+func usable(l *db.Link, scopes []string) error {
+	switch l.Status {
+	case db.StatusRevoked:
+		return ErrRevoked
+	case db.StatusNeedsReauth:
+		return ErrReauthRequired
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(l.GrantedScopes, sc) {
+			return fmt.Errorf("%w: %s", ErrMissingScope, sc)
+		}
+	}
+	return nil
+}
+
+func (s *Service) token(l *db.Link) (*Token, error) {
+	at, err := s.openToken(l, "access_token")
+	if err != nil {
+		return nil, err
+	}
+	base, _ := s.tesla.RegionBaseURL(l.Region)
+	return &Token{AccessToken: at, ExpiresAt: l.AccessTokenExpiresAt, Scopes: l.GrantedScopes, Region: l.Region,
+		FleetAPIBaseURL: base, Link: l}, nil
+}
+
+// refresh runs one refresh under the link's row lock when needed(cur) holds.
+func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *db.Link) bool) (*db.Link, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
+	var teslaErr error
+	l, err := s.store.UpdateLinkLocked(ctx, linkID, func(cur *db.Link) (*db.TokenUpdate, error) {
+		if cur.Status != db.StatusActive || !needed(cur) {
+			return nil, nil
+		}
+		rt, err := s.openToken(cur, "refresh_token")
+		if err != nil {
+			return nil, err
+		}
+		tok, err := s.tesla.Refresh(ctx, rt, cur.IDTokenIssuer, cur.OwnerSub)
+		if err != nil {
+			teslaErr = err
+			return nil, err
+		}
+		sealed, err := s.sealTokens(cur.ID, tok.RefreshToken, tok.AccessToken)
+		if err != nil {
+			return nil, err
+		}
+		upd := &db.TokenUpdate{Sealed: sealed, AccessTokenExpiresAt: tok.Expiry, GrantedScopes: tok.Scopes}
+		if tok.Region != "" {
+			if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
+				upd.Region = tok.Region
+			}
+		}
+		return upd, nil
+	})
+	if err == nil {
+		return l, nil
+	}
+	if teslaErr == nil {
+		if db.Unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: err}
+		}
+		return nil, err
+	}
+	switch oidc.KindOf(teslaErr) {
+	case oidc.KindReauth, oidc.KindInvalid:
+		reason := "Tesla no longer accepts the stored refresh token"
+		if oidc.KindOf(teslaErr) == oidc.KindInvalid {
+			reason = "Tesla returned an ID token for another account"
+		}
+		if err := s.store.MarkNeedsReauth(context.WithoutCancel(ctx), linkID, reason); err != nil {
+			return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: err}
+		}
+		s.log.Warn("link needs re-authorisation", "link_id", linkID, "error", teslaErr)
+		return nil, ErrReauthRequired
+	case oidc.KindConfig:
+		s.log.Error("OPERATOR ALERT: Tesla rejected our client credentials during refresh; check TESLA_CLIENT_ID/TESLA_CLIENT_SECRET",
+			"link_id", linkID, "error", teslaErr)
+		return nil, fmt.Errorf("%w: %v", ErrTeslaConfig, teslaErr)
+	default:
+		retry := oidc.RetryAfterOf(teslaErr)
+		if retry <= 0 {
+			retry = 5 * time.Second
+		}
+		s.log.Warn("refresh failed, Tesla unavailable", "link_id", linkID, "error", teslaErr)
+		return nil, &UnavailableError{RetryAfter: retry, Err: teslaErr}
+	}
+}
+
+// Revoke deletes the link's tokens, marks it revoked and ends the owner's
+// sessions. Revoking twice is fine.
+func (s *Service) Revoke(ctx context.Context, linkID, actor string) (*db.Link, error) {
+	l, err := s.store.RevokeLink(ctx, linkID, actor)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteOwnerSessions(ctx, l.OwnerID); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Vehicles lists the owner's vehicles through the Fleet API of the link's region.
+func (s *Service) Vehicles(ctx context.Context, linkID string) ([]oidc.Vehicle, error) {
+	tok, err := s.AccessToken(ctx, linkID, TokenRequest{Scopes: []string{"vehicle_device_data"}})
+	if err != nil {
+		return nil, err
+	}
+	return s.tesla.Vehicles(ctx, tok.FleetAPIBaseURL, tok.AccessToken)
+}

@@ -1,0 +1,184 @@
+package teslasim
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCountersAndSecrets(t *testing.T) {
+	t.Parallel()
+	s := newSim(t)
+	a := linked(t, s, "wes@example.com")
+	b := refresh(t, s, a.str("refresh_token"))
+	fleetGet(t, s, "na", "/api/1/vehicles", b.str("access_token"))
+	want := map[string]int{"authorize": 2, "token.authorization_code": 1, "token.refresh_token": 1, "vehicles": 1, "token": 2}
+	for k, v := range want {
+		if got := s.Calls(k); got != v {
+			t.Errorf("Calls(%s) = %d, want %d", k, got, v)
+		}
+	}
+	sec := s.Secrets()
+	for _, v := range []string{s.cfg.ClientSecret, a.str("access_token"), a.str("refresh_token"), a.str("id_token"),
+		b.str("access_token"), b.str("refresh_token"), b.str("id_token")} {
+		if !slices.Contains(sec, v) {
+			t.Errorf("Secrets lacks a value (len %d)", len(v))
+		}
+	}
+	codes := 0
+	for _, v := range sec {
+		if strings.HasPrefix(v, "NA_") && len(v) == 3+48 {
+			codes++
+		}
+	}
+	if codes != 1 {
+		t.Errorf("codes in Secrets = %d", codes)
+	}
+	s.ResetCalls()
+	if s.Calls("authorize") != 0 || len(s.AllCalls()) != 0 {
+		t.Error("ResetCalls")
+	}
+}
+
+func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
+	buf := &lockedWriter{w: &bytes.Buffer{}}
+	s := newSim(t, func(c *Config) { c.Logger = newTestLogger(buf) })
+	a := linked(t, s, "xia@example.com")
+	refresh(t, s, a.str("refresh_token"))
+	s.Close()
+	logs := buf.String()
+	if !strings.Contains(logs, "token.refresh_token") {
+		t.Fatalf("logger not used: %q", logs)
+	}
+	for _, v := range s.Secrets() {
+		if strings.Contains(logs, v) {
+			t.Errorf("secret of length %d in logs", len(v))
+		}
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	s := newSim(t)
+	jwks := func() []string {
+		res, err := http.Get(s.URL() + PathJWKS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var k struct {
+			Keys []struct {
+				Kid, Kty, Alg, N, E string
+			}
+		}
+		_ = json.NewDecoder(res.Body).Decode(&k)
+		var out []string
+		for _, x := range k.Keys {
+			if x.Kty != "RSA" || x.Alg != "RS256" || x.N == "" || x.E == "" {
+				t.Errorf("bad JWK %+v", x)
+			}
+			out = append(out, x.Kid)
+		}
+		return out
+	}
+	old := jwks()
+	a := linked(t, s, "yan@example.com")
+	s.RotateKeys(false)
+	both := jwks()
+	if len(old) != 1 || len(both) != 2 || !slices.Contains(both, old[0]) {
+		t.Fatalf("after rotate: %v -> %v", old, both)
+	}
+	b := linked(t, s, "yan@example.com")
+	h, _ := claims(t, b.str("id_token"))
+	if h["kid"] == old[0] || !slices.Contains(both, h["kid"].(string)) {
+		t.Errorf("new tokens must use the new key: %v", h["kid"])
+	}
+	if err := verifyID(t, s, b.str("id_token"), "nonce-123"); err != nil {
+		t.Errorf("verify after rotation: %v", err)
+	}
+	s.RotateKeys(true)
+	if now := jwks(); len(now) != 1 || slices.Contains(both, now[0]) {
+		t.Errorf("drop old: %v", now)
+	}
+	if err := verifyID(t, s, a.str("id_token"), "nonce-123"); err == nil {
+		t.Error("ID token signed by a dropped key still verifies")
+	}
+	// The sim's own Fleet API still accepts its earlier access tokens.
+	if st, _ := fleetGet(t, s, "na", "/api/1/users/me", b.str("access_token")); st != 200 {
+		t.Errorf("fleet after rotation: %d", st)
+	}
+}
+
+func TestAdminHandler(t *testing.T) {
+	t.Parallel()
+	s := newSim(t)
+	adm := httptest.NewServer(s.AdminHandler())
+	t.Cleanup(adm.Close)
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, adm.URL+path, strings.NewReader(body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if st, _ := do("POST", "/faults", `{"fault":"http_429","count":1,"retry_after_s":7}`); st != 200 {
+		t.Fatalf("inject: %d", st)
+	}
+	if r := refresh(t, s, "x"); r.status != 429 || r.header.Get("Retry-After") != "7" {
+		t.Errorf("admin 429: %d %q", r.status, r.header.Get("Retry-After"))
+	}
+	if st, _ := do("POST", "/faults", `{"fault":"nope"}`); st != 400 {
+		t.Errorf("unknown fault: %d", st)
+	}
+	do("POST", "/faults", `{"fault":"http_500"}`)
+	do("DELETE", "/faults", "")
+	if r := refresh(t, s, "x"); r.status != 401 {
+		t.Errorf("after clear: %d", r.status)
+	}
+	before := s.Clock().Now()
+	if st, _ := do("POST", "/clock/advance", `{"seconds":3600}`); st != 200 || s.Clock().Now().Sub(before) != time.Hour {
+		t.Errorf("clock: %d %v", st, s.Clock().Now().Sub(before))
+	}
+	if st, body := do("POST", "/keys/rotate", ""); st != 200 || strings.Count(body, `"kid"`) != 2 {
+		t.Errorf("rotate: %d %s", st, body)
+	}
+	if st, body := do("GET", "/calls", ""); st != 200 || !strings.Contains(body, `"token.refresh_token":2`) {
+		t.Errorf("calls: %d %s", st, body)
+	}
+	if d := s.DescribeDefaults(); !strings.Contains(d, s.DiscoveryURL()) || !strings.Contains(d, DefaultClientID) {
+		t.Errorf("DescribeDefaults = %q", d)
+	}
+}
+
+func TestHandlerWithoutStart(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{RedirectURIs: []string{testRedirect}, SigningKey: testKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	res, err := http.Get(srv.URL + PathDiscovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var d map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&d)
+	if d["authorization_endpoint"] != srv.URL+PathAuthorize {
+		t.Errorf("authorization_endpoint = %v", d["authorization_endpoint"])
+	}
+	if c := s.Config(); c.ClientID != DefaultClientID || c.Password != "tesla" || c.Issuer != DefaultIssuer || c.Clock == nil {
+		t.Errorf("defaults: %+v", c)
+	}
+}

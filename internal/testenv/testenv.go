@@ -1,0 +1,274 @@
+// Package testenv assembles the whole service for tests: a fresh PostgreSQL
+// database, the Tesla simulator, and teslalink served over HTTPS on
+// loopback, plus a cookie-keeping client that acts like a browser.
+// Test packages that use it call pgtest.Main from TestMain.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"teslalink/internal/db"
+	"teslalink/internal/handlers"
+	"teslalink/internal/link"
+	"teslalink/internal/oidc"
+	"teslalink/internal/pgtest"
+	"teslalink/internal/seal"
+	"teslalink/internal/session"
+	"teslalink/internal/teslasim"
+	"teslalink/internal/usage"
+)
+
+// OptionalScopes are all optional scopes, as the service offers by default.
+var OptionalScopes = []string{"user_data", "vehicle_device_data", "vehicle_location", "vehicle_cmds",
+	"vehicle_charging_cmds", "energy_device_data", "energy_cmds"}
+
+// Options tune an Env.
+type Options struct {
+	Sim           func(*teslasim.Config) // adjust the simulator's config
+	PlainHTTP     bool                   // serve over http:// (cookies without Secure/__Host-)
+	RefreshMargin time.Duration
+	DatabaseURL   string // share a database with another Env (several instances)
+	Sim0          *teslasim.Sim // share a simulator with another Env
+	TokenKeys     string        // TOKEN_ENCRYPTION_KEYS; "" → a fresh key
+}
+
+// Env is one running teslalink with its simulator and database.
+type Env struct {
+	T       testing.TB
+	Sim     *teslasim.Sim
+	Store   *db.Store
+	DBURL   string
+	Server  *httptest.Server
+	App     *handlers.Server
+	Tesla   *oidc.Client
+	Links   *link.Service
+	Usage   *usage.Recorder
+	Keys    *seal.Keyring
+	KeySpec string
+	Logs    *LogBuffer
+	URL     string
+}
+
+// New starts an Env; everything stops when the test ends.
+func New(t testing.TB, opts Options) *Env {
+	t.Helper()
+	e := &Env{T: t, Logs: &LogBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	e.Server = httptest.NewUnstartedServer(nil)
+	scheme := "https"
+	if opts.PlainHTTP {
+		scheme = "http"
+	}
+	e.URL = scheme + "://" + e.Server.Listener.Addr().String()
+	callback := e.URL + "/auth/tesla/callback"
+
+	e.Sim = opts.Sim0
+	if e.Sim == nil {
+		cfg := teslasim.Config{RedirectURIs: []string{callback}, Logger: logger.With("component", "teslasim")}
+		if opts.Sim != nil {
+			opts.Sim(&cfg)
+		}
+		sim, err := teslasim.New(cfg)
+		if err != nil {
+			t.Fatalf("teslasim: %v", err)
+		}
+		if err := sim.Start("127.0.0.1:0"); err != nil {
+			t.Fatalf("teslasim start: %v", err)
+		}
+		t.Cleanup(func() { sim.Close() })
+		e.Sim = sim
+	}
+
+	e.DBURL = opts.DatabaseURL
+	if e.DBURL == "" {
+		e.DBURL = pgtest.URL(t)
+	}
+	store, err := db.Open(context.Background(), e.DBURL, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	e.Store = store
+
+	e.KeySpec = opts.TokenKeys
+	if e.KeySpec == "" {
+		e.KeySpec, _ = seal.GenerateKey("test1")
+	}
+	e.Keys, err = seal.ParseKeys(e.KeySpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	simCfg := e.Sim.Config()
+	e.Tesla = oidc.New(oidc.Config{
+		DiscoveryURL: e.Sim.DiscoveryURL(), ClientID: simCfg.ClientID, ClientSecret: simCfg.ClientSecret,
+		RedirectURL: callback, TokenURL: e.Sim.TokenURL(), Issuers: []string{e.Sim.IDTokenIssuer()},
+		RegionBaseURLs: map[string]string{"na": e.Sim.RegionBaseURL("na"), "eu": e.Sim.RegionBaseURL("eu"), "cn": e.Sim.RegionBaseURL("cn")},
+		Logger:         logger.With("component", "oidc"), Now: e.Sim.Clock().Now,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Tesla.Discover(ctx); err != nil {
+		t.Fatalf("discover: %v", err)
+	}
+	e.Links = link.New(link.Config{Store: store, Tesla: e.Tesla, Keys: e.Keys, Logger: logger.With("component", "link"),
+		Now: e.Sim.Clock().Now, RefreshMargin: opts.RefreshMargin})
+	sessKey := make([]byte, 32)
+	rand.Read(sessKey)
+	cookieName := "teslalink"
+	if !opts.PlainHTTP {
+		cookieName = "__Host-teslalink"
+	}
+	sessions, err := session.New(store, [][]byte{sessKey}, session.Options{CookieName: cookieName, Secure: !opts.PlainHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Usage = usage.New(store, time.Hour, logger)
+	pub, _ := url.Parse(e.URL)
+	e.App = handlers.New(handlers.Config{
+		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
+		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
+		SessionKeys: [][]byte{sessKey},
+	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Logger: logger, Now: e.Sim.Clock().Now})
+	e.Server.Config.Handler = e.App.Handler()
+	if opts.PlainHTTP {
+		e.Server.Start()
+	} else {
+		e.Server.StartTLS()
+	}
+	t.Cleanup(e.Server.Close)
+	return e
+}
+
+// LogBuffer collects everything the service logged; safe for concurrent use.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns the log so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Browser is an HTTP client with a cookie jar that does not follow redirects.
+type Browser struct {
+	e      *Env
+	Client *http.Client
+	Bodies []string // every response body, for leak checks
+}
+
+// Browser returns a new browser (its own cookies).
+func (e *Env) Browser() *Browser {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // test server's own cert
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Browser{e: e, Client: c}
+}
+
+// Do sends a request and returns the response and its body.
+func (b *Browser) Do(req *http.Request) (*http.Response, string) {
+	b.e.T.Helper()
+	res, err := b.Client.Do(req)
+	if err != nil {
+		b.e.T.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	b.Bodies = append(b.Bodies, string(body))
+	return res, string(body)
+}
+
+// Get fetches a path (or absolute URL).
+func (b *Browser) Get(path string) (*http.Response, string) {
+	b.e.T.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.abs(path), nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return b.Do(req)
+}
+
+// PostForm posts a form as a same-origin page would.
+func (b *Browser) PostForm(path string, form url.Values) (*http.Response, string) {
+	b.e.T.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.abs(path), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.e.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return b.Do(req)
+}
+
+func (b *Browser) abs(path string) string {
+	if strings.HasPrefix(path, "http") {
+		return path
+	}
+	return b.e.URL + path
+}
+
+// StartLogin posts /connect with the chosen scopes and returns Tesla's authorize URL.
+func (b *Browser) StartLogin(scopes []string) string {
+	b.e.T.Helper()
+	res, _ := b.PostForm("/connect", url.Values{"scope": scopes})
+	if res.StatusCode != http.StatusSeeOther {
+		b.e.T.Fatalf("POST /connect: status %d", res.StatusCode)
+	}
+	return res.Header.Get("Location")
+}
+
+// Callback consents at the simulator as email, granting grant (nil: all
+// asked), and returns the callback URL Tesla redirects to.
+func (b *Browser) Consent(authorizeURL, email string, grant []string, allow bool) string {
+	b.e.T.Helper()
+	if grant == nil {
+		u, _ := url.Parse(authorizeURL)
+		grant = strings.Fields(u.Query().Get("scope"))
+	}
+	loc, err := b.e.Sim.Consent(context.Background(), authorizeURL, email, grant, allow)
+	if err != nil {
+		b.e.T.Fatalf("consent: %v", err)
+	}
+	return loc.String()
+}
+
+// Login runs the whole flow and returns the callback's response.
+func (b *Browser) Login(email string, scopes, grant []string) (*http.Response, string) {
+	b.e.T.Helper()
+	return b.Get(b.Consent(b.StartLogin(scopes), email, grant, true))
+}
+
+// Leaks returns each simulator secret (token, code, client secret) found in
+// the logs or in any body this browser received.
+func (e *Env) Leaks(browsers ...*Browser) []string {
+	haystack := e.Logs.String()
+	for _, b := range browsers {
+		haystack += strings.Join(b.Bodies, "\n")
+	}
+	var found []string
+	for _, s := range e.Sim.Secrets() {
+		if len(s) >= 8 && strings.Contains(haystack, s) {
+			found = append(found, s[:min(12, len(s))]+"…")
+		}
+	}
+	return found
+}
