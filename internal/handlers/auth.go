@@ -62,7 +62,7 @@ func safeReturnTo(v string) string {
 
 func teslaDownPage(err error) error {
 	return &appError{Status: http.StatusServiceUnavailable, Type: "tesla-unavailable", Title: "Tesla can't be reached right now",
-		Detail: "We could not reach Tesla's sign-in service. Nothing was changed. Please try again in a few minutes.",
+		Detail:   "We could not reach Tesla's sign-in service. Nothing was changed. Please try again in a few minutes.",
 		RetryURL: "/connect", Err: err}
 }
 

@@ -40,7 +40,7 @@ type Options struct {
 	Sim           func(*teslasim.Config) // adjust the simulator's config
 	PlainHTTP     bool                   // serve over http:// (cookies without Secure/__Host-)
 	RefreshMargin time.Duration
-	DatabaseURL   string // share a database with another Env (several instances)
+	DatabaseURL   string        // share a database with another Env (several instances)
 	Sim0          *teslasim.Sim // share a simulator with another Env
 	TokenKeys     string        // TOKEN_ENCRYPTION_KEYS; "" → a fresh key
 }
