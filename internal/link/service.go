@@ -201,18 +201,27 @@ type TokenRequest struct {
 // the lock finds the fresh token and does not refresh again. The new refresh
 // token is committed before the new access token is returned.
 func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenRequest) (*Token, error) {
-	started := s.now()
 	l, err := s.store.GetLink(ctx, linkID)
 	if err != nil {
 		return nil, err
 	}
+	return s.AccessTokenFor(ctx, l, req)
+}
+
+// AccessTokenFor is AccessToken for a link the caller has just read (the
+// API's hot path reads it together with the API key): when its access token
+// is still valid no further database call is made; otherwise the refresh
+// re-reads the row under its lock, as AccessToken does.
+func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
+	started := s.now()
+	linkID := l.ID
 	if err := usable(l, req.Scopes); err != nil {
 		return nil, err
 	}
 	if !req.ForceRefresh && l.AccessTokenExpiresAt.After(started.Add(s.margin)) {
 		return s.token(l)
 	}
-	l, err = s.refresh(ctx, linkID, func(cur *db.Link) bool {
+	l, err := s.refresh(ctx, linkID, func(cur *db.Link) bool {
 		if req.ForceRefresh {
 			return !cur.RefreshedAt.After(started) // someone refreshed after we asked: good enough
 		}

@@ -39,16 +39,20 @@ type Options struct {
 	Settings []string
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
+	// SocketDir, when set, is where the Unix socket lives (kept across
+	// restarts); otherwise a fresh short temp dir is used and removed at Stop.
+	SocketDir string
 }
 
 // Cluster is a running PostgreSQL server.
 type Cluster struct {
-	dataDir   string
-	socketDir string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	waitErr   error
-	logger    *slog.Logger
+	dataDir      string
+	socketDir    string
+	ownSocketDir bool
+	cmd          *exec.Cmd
+	exited       chan struct{}
+	waitErr      error
+	logger       *slog.Logger
 }
 
 // FindBinDir locates the directory holding initdb and postgres.
@@ -84,6 +88,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if runAs.root && !Reachable(dataDir) {
+		return nil, fmt.Errorf("the postgres user cannot reach %s (a parent folder is not searchable by others); choose another folder", dataDir)
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -103,8 +110,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	// Unix socket paths are limited to ~107 bytes, so the socket lives in a short temp dir.
-	socketDir, err := os.MkdirTemp("", "tlpg")
-	if err != nil {
+	socketDir, ownSocketDir := opts.SocketDir, opts.SocketDir == ""
+	if ownSocketDir {
+		if socketDir, err = os.MkdirTemp("", "tlpg"); err != nil {
+			return nil, fmt.Errorf("socket dir: %w", err)
+		}
+	} else if err := os.MkdirAll(socketDir, 0o755); err != nil {
 		return nil, fmt.Errorf("socket dir: %w", err)
 	}
 	if err := chownTo(socketDir, runAs); err != nil {
@@ -121,7 +132,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server log: %w", err)
 	}
-	c := &Cluster{dataDir: dataDir, socketDir: socketDir, exited: make(chan struct{}), logger: logger}
+	c := &Cluster{dataDir: dataDir, socketDir: socketDir, ownSocketDir: ownSocketDir, exited: make(chan struct{}), logger: logger}
 	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	c.cmd.SysProcAttr = runAs.sysProcAttr(true)
@@ -143,7 +154,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}()
 	if err := <-started; err != nil {
 		logFile.Close()
-		os.RemoveAll(socketDir)
+		c.removeSocketDir()
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	if err := c.waitReady(ctx); err != nil {
@@ -193,7 +204,7 @@ func (c *Cluster) SocketDir() string { return c.socketDir }
 
 // Stop shuts the server down (fast shutdown, then immediate) and waits.
 func (c *Cluster) Stop() error {
-	defer os.RemoveAll(c.socketDir)
+	defer c.removeSocketDir()
 	select {
 	case <-c.exited:
 		return nil
@@ -290,4 +301,13 @@ func lastLines(b []byte) string {
 		b = b[len(b)-max:]
 	}
 	return string(b)
+}
+
+// DataDir is the cluster's data directory.
+func (c *Cluster) DataDir() string { return c.dataDir }
+
+func (c *Cluster) removeSocketDir() {
+	if c.ownSocketDir {
+		os.RemoveAll(c.socketDir)
+	}
 }

@@ -161,12 +161,20 @@ func (s *Sim) decide(w http.ResponseWriter, r *http.Request, a *authzRequest) {
 	}
 	o := s.owner(email)
 	code := strings.ToUpper(o.Region) + "_" + randHex(24)
+	now := s.clock.Now()
 	s.mu.Lock()
+	if len(s.codes) > 10000 {
+		for k, c := range s.codes {
+			if c.used || !now.Before(c.expires) {
+				delete(s.codes, k)
+			}
+		}
+	}
 	s.emails[o.Sub] = o.Email
 	s.codes[code] = &authCode{
 		client: a.clientID, redirectURI: a.redirectURI, sub: o.Sub, region: o.Region,
 		nonce: a.nonce, challenge: a.challenge, scopes: granted,
-		expires: s.clock.Now().Add(s.cfg.CodeTTL),
+		expires: now.Add(s.cfg.CodeTTL),
 	}
 	s.rememberLocked(code)
 	s.mu.Unlock()

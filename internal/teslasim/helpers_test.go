@@ -77,7 +77,7 @@ func (s *Sim) testAuthURL(p authParams) string {
 }
 
 // login runs consent and returns the code.
-func login(t *testing.T, s *Sim, email string, p authParams, grant []string) string {
+func login(t testing.TB, s *Sim, email string, p authParams, grant []string) string {
 	t.Helper()
 	loc, err := s.Consent(context.Background(), s.testAuthURL(p), email, grant, true)
 	if err != nil {
@@ -98,7 +98,7 @@ type tokenResp struct {
 
 func (r tokenResp) str(k string) string { v, _ := r.body[k].(string); return v }
 
-func postForm(t *testing.T, u string, form url.Values) tokenResp {
+func postForm(t testing.TB, u string, form url.Values) tokenResp {
 	t.Helper()
 	res, err := http.PostForm(u, form)
 	if err != nil {
@@ -119,13 +119,13 @@ func (s *Sim) codeForm(code string, p authParams) url.Values {
 	}
 }
 
-func exchange(t *testing.T, s *Sim, code string, p authParams) tokenResp {
+func exchange(t testing.TB, s *Sim, code string, p authParams) tokenResp {
 	t.Helper()
 	return postForm(t, s.TokenURL(), s.codeForm(code, p))
 }
 
 // linked logs email in and exchanges the code; it fails the test on error.
-func linked(t *testing.T, s *Sim, email string, grant ...string) tokenResp {
+func linked(t testing.TB, s *Sim, email string, grant ...string) tokenResp {
 	t.Helper()
 	p := defaultParams()
 	if grant == nil {
@@ -138,14 +138,14 @@ func linked(t *testing.T, s *Sim, email string, grant ...string) tokenResp {
 	return r
 }
 
-func refresh(t *testing.T, s *Sim, rt string) tokenResp {
+func refresh(t testing.TB, s *Sim, rt string) tokenResp {
 	t.Helper()
 	return postForm(t, s.TokenURL(), url.Values{
 		"grant_type": {"refresh_token"}, "client_id": {s.cfg.ClientID}, "refresh_token": {rt},
 	})
 }
 
-func fleetGet(t *testing.T, s *Sim, region, path, at string) (int, map[string]any) {
+func fleetGet(t testing.TB, s *Sim, region, path, at string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.RegionBaseURL(region)+path, nil)
 	if at != "" {
@@ -162,7 +162,7 @@ func fleetGet(t *testing.T, s *Sim, region, path, at string) (int, map[string]an
 }
 
 // claims decodes a JWT's header and payload without verifying.
-func claims(t *testing.T, tok string) (hdr, body map[string]any) {
+func claims(t testing.TB, tok string) (hdr, body map[string]any) {
 	t.Helper()
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {

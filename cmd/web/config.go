@@ -1,0 +1,250 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"teslalink/internal/db"
+	"teslalink/internal/seal"
+)
+
+// configError names the variable that is wrong and how, never its value.
+type configError struct {
+	Var, Msg string
+}
+
+func (e *configError) Error() string { return e.Var + ": " + e.Msg }
+
+// allOptionalScopes are the optional Tesla scopes the service knows.
+var allOptionalScopes = []string{"user_data", "vehicle_device_data", "vehicle_location", "vehicle_cmds",
+	"vehicle_charging_cmds", "energy_device_data", "energy_cmds"}
+
+// Config is every setting, read from the environment and validated at start-up.
+type Config struct {
+	Addr        string
+	PublicURL   *url.URL
+	DatabaseURL string
+	DBMaxConns  int32
+
+	TeslaClientID       string
+	TeslaClientSecret   string
+	TeslaDiscoveryURL   string
+	TeslaTokenURL       string
+	TeslaIssuers        []string
+	TeslaCallbackIssuer string
+	TeslaAudience       string
+	TeslaRegionURLs     map[string]string
+	TeslaPublicKeyPEM   []byte
+
+	TokenKeys   *seal.Keyring
+	SessionKeys [][]byte
+
+	ServiceName    string
+	OfferedScopes  []string
+	DefaultScopes  []string
+	SessionIdle    time.Duration
+	SessionMaxAge  time.Duration
+	RefreshMargin  time.Duration
+	UsageFlush     time.Duration
+	TrustProxy     bool
+	InsecureCookie bool // plain-HTTP localhost in `web dev` only
+	LogLevel       string
+	LogFormat      string
+}
+
+// env reads variables; lookup is os.LookupEnv except in tests.
+type env func(string) (string, bool)
+
+func (e env) get(name, def string) string {
+	if v, ok := e(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+// loadConfig reads and validates the configuration. required lists the
+// variables this command cannot do without.
+func loadConfig(e env, required ...string) (*Config, error) {
+	if e == nil {
+		e = os.LookupEnv
+	}
+	for _, name := range required {
+		if e.get(name, "") == "" {
+			return nil, &configError{name, "is required"}
+		}
+	}
+	c := &Config{
+		Addr:                e.get("ADDR", "127.0.0.1:8080"),
+		DatabaseURL:         e.get("DATABASE_URL", ""),
+		TeslaClientID:       e.get("TESLA_CLIENT_ID", ""),
+		TeslaClientSecret:   e.get("TESLA_CLIENT_SECRET", ""),
+		TeslaDiscoveryURL:   e.get("TESLA_DISCOVERY_URL", "https://auth.tesla.com/oauth2/v3/thirdparty/.well-known/openid-configuration"),
+		TeslaTokenURL:       e.get("TESLA_TOKEN_URL", ""),
+		TeslaCallbackIssuer: e.get("TESLA_CALLBACK_ISSUER", ""),
+		TeslaAudience:       e.get("TESLA_AUDIENCE", ""),
+		ServiceName:         e.get("SERVICE_NAME", "teslalink"),
+		LogLevel:            e.get("LOG_LEVEL", "info"),
+		LogFormat:           e.get("LOG_FORMAT", "json"),
+		TeslaRegionURLs:     map[string]string{},
+	}
+	var err error
+	if v := e.get("PUBLIC_URL", ""); v != "" {
+		if c.PublicURL, err = parsePublicURL(v); err != nil {
+			return nil, &configError{"PUBLIC_URL", err.Error()}
+		}
+	}
+	if c.DatabaseURL != "" {
+		if _, err := db.ParseURL(c.DatabaseURL); err != nil {
+			return nil, &configError{"DATABASE_URL", err.Error()}
+		}
+	}
+	if c.DBMaxConns, err = intVar(e, "DB_MAX_CONNS", 20); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"TESLA_DISCOVERY_URL", "TESLA_TOKEN_URL", "TESLA_CALLBACK_ISSUER", "TESLA_AUDIENCE"} {
+		if v := e.get(name, ""); v != "" && !absoluteURL(v) {
+			return nil, &configError{name, "must be an absolute http(s) URL"}
+		}
+	}
+	for region, name := range map[string]string{"na": "TESLA_FLEET_API_NA", "eu": "TESLA_FLEET_API_EU", "cn": "TESLA_FLEET_API_CN"} {
+		if v := e.get(name, ""); v != "" {
+			if !absoluteURL(v) {
+				return nil, &configError{name, "must be an absolute http(s) URL"}
+			}
+			c.TeslaRegionURLs[region] = strings.TrimRight(v, "/")
+		}
+	}
+	if v := e.get("TESLA_ISSUERS", ""); v != "" {
+		for _, iss := range strings.Split(v, ",") {
+			if iss = strings.TrimSpace(iss); iss != "" {
+				c.TeslaIssuers = append(c.TeslaIssuers, iss)
+			}
+		}
+	}
+	if path := e.get("TESLA_PUBLIC_KEY_FILE", ""); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(b), "-----BEGIN PUBLIC KEY-----") {
+			return nil, &configError{"TESLA_PUBLIC_KEY_FILE", "must name a readable PEM file holding a PUBLIC KEY"}
+		}
+		c.TeslaPublicKeyPEM = b
+	}
+	if v := e.get("TOKEN_ENCRYPTION_KEYS", ""); v != "" {
+		if c.TokenKeys, err = seal.ParseKeys(v); err != nil {
+			return nil, &configError{"TOKEN_ENCRYPTION_KEYS", err.Error() + " (want id:base64 of 32 random bytes, comma-separated; generate with 'web keys generate')"}
+		}
+	}
+	if v := e.get("SESSION_KEYS", ""); v != "" {
+		if c.SessionKeys, err = parseSessionKeys(v); err != nil {
+			return nil, &configError{"SESSION_KEYS", err.Error()}
+		}
+	}
+	if c.OfferedScopes, err = scopesVar(e, "SCOPES_OFFERED", allOptionalScopes); err != nil {
+		return nil, err
+	}
+	if c.DefaultScopes, err = scopesVar(e, "SCOPES_DEFAULT", []string{"user_data", "vehicle_device_data"}); err != nil {
+		return nil, err
+	}
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"SESSION_IDLE_TIMEOUT", 30 * time.Minute, &c.SessionIdle},
+		{"SESSION_MAX_AGE", 12 * time.Hour, &c.SessionMaxAge},
+		{"TOKEN_REFRESH_MARGIN", 5 * time.Minute, &c.RefreshMargin},
+		{"USAGE_FLUSH_INTERVAL", 2 * time.Second, &c.UsageFlush},
+	} {
+		if *d.dst, err = durationVar(e, d.name, d.def); err != nil {
+			return nil, err
+		}
+	}
+	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		return nil, &configError{"LOG_LEVEL", "must be debug, info, warn or error"}
+	}
+	if !slices.Contains([]string{"json", "text"}, c.LogFormat) {
+		return nil, &configError{"LOG_FORMAT", "must be json or text"}
+	}
+	return c, nil
+}
+
+func parsePublicURL(v string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("must be an absolute http(s) URL without query, e.g. https://link.example.com")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+func absoluteURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+func parseSessionKeys(v string) ([][]byte, error) {
+	var keys [][]byte
+	for i, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		var b []byte
+		var err error
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if b, err = enc.DecodeString(part); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key %d is not valid base64", i+1)
+		}
+		if len(b) < 32 {
+			return nil, fmt.Errorf("key %d is %d bytes; each key needs at least 32 random bytes (base64)", i+1, len(b))
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
+}
+
+func scopesVar(e env, name string, def []string) ([]string, error) {
+	v := e.get(name, "")
+	if v == "" {
+		return def, nil
+	}
+	var out []string
+	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if !slices.Contains(allOptionalScopes, s) {
+			return nil, &configError{name, fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(allOptionalScopes, ", "))}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func durationVar(e env, name string, def time.Duration) (time.Duration, error) {
+	v := e.get(name, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, &configError{name, "must be a positive duration such as 30m or 12h"}
+	}
+	return d, nil
+}
+
+func intVar(e env, name string, def int32) (int32, error) {
+	v := e.get(name, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > 10000 {
+		return 0, &configError{name, "must be a positive whole number"}
+	}
+	return int32(n), nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"teslalink/internal/seal"
+)
+
+func mapEnv(m map[string]string) env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func validEnv(t *testing.T) map[string]string {
+	t.Helper()
+	tok, _ := seal.GenerateKey("k1")
+	return map[string]string{
+		"PUBLIC_URL":            "https://link.example.com",
+		"DATABASE_URL":          "postgres://u:hunter2@db.example.com:5432/teslalink",
+		"TESLA_CLIENT_ID":       "client",
+		"TESLA_CLIENT_SECRET":   "s3cret-value",
+		"TOKEN_ENCRYPTION_KEYS": tok,
+		"SESSION_KEYS":          "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	}
+}
+
+func TestLoadConfigValid(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(mapEnv(validEnv(t)), "PUBLIC_URL", "DATABASE_URL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL.String() != "https://link.example.com" || c.TokenKeys.PrimaryID() != "k1" || len(c.SessionKeys) != 1 {
+		t.Fatalf("%+v", c)
+	}
+	if c.Addr != "127.0.0.1:8080" || len(c.OfferedScopes) != 7 {
+		t.Fatalf("defaults: %s %v", c.Addr, c.OfferedScopes)
+	}
+}
+
+func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		set, value, wantVar string
+	}{
+		{"DATABASE_URL", "postgres://u:hunter2@db:notaport/x", "DATABASE_URL"},
+		{"TOKEN_ENCRYPTION_KEYS", "k1:c2hvcnQ=", "TOKEN_ENCRYPTION_KEYS"},
+		{"TOKEN_ENCRYPTION_KEYS", "k1", "TOKEN_ENCRYPTION_KEYS"},
+		{"SESSION_KEYS", "c2hvcnRrZXk=", "SESSION_KEYS"},
+		{"SESSION_KEYS", "%%%notbase64", "SESSION_KEYS"},
+		{"PUBLIC_URL", "link.example.com", "PUBLIC_URL"},
+		{"PUBLIC_URL", "/relative", "PUBLIC_URL"},
+		{"TESLA_DISCOVERY_URL", "not a url", "TESLA_DISCOVERY_URL"},
+		{"SESSION_IDLE_TIMEOUT", "soon", "SESSION_IDLE_TIMEOUT"},
+		{"SCOPES_OFFERED", "user_data,steal_car", "SCOPES_OFFERED"},
+		{"DB_MAX_CONNS", "-3", "DB_MAX_CONNS"},
+	}
+	for _, tc := range cases {
+		m := validEnv(t)
+		m[tc.set] = tc.value
+		_, err := loadConfig(mapEnv(m))
+		if err == nil {
+			t.Errorf("%s=%q accepted", tc.set, tc.value)
+			continue
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, tc.wantVar+": ") || strings.Contains(msg, "\n") {
+			t.Errorf("%s=%q: message %q should be one line starting with the variable", tc.set, tc.value, msg)
+		}
+		for _, secret := range []string{"hunter2", "c2hvcnQ", "c2hvcnRrZXk", m["TOKEN_ENCRYPTION_KEYS"]} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("%s: message leaks a secret: %q", tc.set, msg)
+			}
+		}
+	}
+	if _, err := loadConfig(mapEnv(map[string]string{}), "DATABASE_URL"); err == nil || err.Error() != "DATABASE_URL: is required" {
+		t.Errorf("missing required: %v", err)
+	}
+}
+
+func TestServeBadConfigExitsTwoWithOneLine(t *testing.T) {
+	for k, v := range validEnv(t) {
+		t.Setenv(k, v)
+	}
+	t.Setenv("TOKEN_ENCRYPTION_KEYS", "k1:dG9vc2hvcnQ=")
+	var out, errOut bytes.Buffer
+	code := run([]string{"serve"}, &out, &errOut)
+	if code != exitConfig {
+		t.Fatalf("exit %d, want %d", code, exitConfig)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "TOKEN_ENCRYPTION_KEYS") || strings.Contains(lines[0], "dG9vc2hvcnQ") {
+		t.Fatalf("stderr = %q", errOut.String())
+	}
+	t.Setenv("PUBLIC_URL", "http://link.example.com")
+	t.Setenv("TOKEN_ENCRYPTION_KEYS", validEnv(t)["TOKEN_ENCRYPTION_KEYS"])
+	errOut.Reset()
+	if code := run([]string{"serve"}, &out, &errOut); code != exitConfig || !strings.Contains(errOut.String(), "PUBLIC_URL: must use https") {
+		t.Fatalf("plain http public URL: exit %d, %q", code, errOut.String())
+	}
+}

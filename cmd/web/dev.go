@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"teslalink/internal/pgcluster"
+	"teslalink/internal/seal"
+	"teslalink/internal/teslasim"
+)
+
+// cmdDev runs the service with embedded defaults: its own PostgreSQL under
+// .dev/ (unless DATABASE_URL is set), the Tesla simulator in-process (unless
+// TESLA_CLIENT_ID is set), and development keys generated once into .dev/.
+func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	lookup := os.LookupEnv
+	if _, ok := lookup("LOG_FORMAT"); !ok {
+		lookup = withDefault(lookup, "LOG_FORMAT", "text")
+	}
+	cfg, err := loadConfig(lookup)
+	if err != nil {
+		return err
+	}
+	if err := addrFlag("dev", args, cfg); err != nil {
+		return err
+	}
+	if cfg.PublicURL == nil {
+		host, port, _ := net.SplitHostPort(cfg.Addr)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		cfg.PublicURL = &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
+	}
+	cfg.InsecureCookie = cfg.PublicURL.Scheme != "https"
+	logger := newLogger(cfg, stdout)
+	devDir := envOr("TESLALINK_DEV_DIR", ".dev")
+	if err := os.MkdirAll(devDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", devDir, err)
+	}
+	if err := devKeys(devDir, cfg); err != nil {
+		return err
+	}
+
+	if cfg.DatabaseURL == "" {
+		cluster, err := startDevPostgres(ctx, devDir, logger)
+		if err != nil {
+			return err
+		}
+		defer cluster.Stop()
+		cfg.DatabaseURL = cluster.URL("teslalink")
+		fmt.Fprintf(stdout, "PostgreSQL: data in %s (kept between runs); psql: psql %q\n", cluster.DataDir(), cfg.DatabaseURL)
+	}
+
+	simNote := ""
+	if cfg.TeslaClientID == "" {
+		sim, err := teslasim.New(teslasim.Config{
+			RedirectURIs: []string{cfg.PublicURL.String() + "/auth/tesla/callback"},
+			Logger:       logger.With("component", "teslasim"),
+		})
+		if err != nil {
+			return fmt.Errorf("tesla simulator: %w", err)
+		}
+		if err := sim.Start("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("tesla simulator: %w", err)
+		}
+		defer sim.Close()
+		sc := sim.Config()
+		cfg.TeslaClientID, cfg.TeslaClientSecret = sc.ClientID, sc.ClientSecret
+		cfg.TeslaDiscoveryURL, cfg.TeslaTokenURL = sim.DiscoveryURL(), sim.TokenURL()
+		cfg.TeslaIssuers = []string{sim.IDTokenIssuer()}
+		for _, r := range []string{"na", "eu", "cn"} {
+			cfg.TeslaRegionURLs[r] = sim.RegionBaseURL(r)
+		}
+		cfg.TeslaAudience = sim.RegionBaseURL("na")
+		simNote = fmt.Sprintf("Tesla simulator: %s (sign in with any email, password %q)\n", sim.URL(), sc.Password)
+	}
+	return runServer(ctx, cfg, logger, func(addr string) {
+		fmt.Fprintf(stdout, "\n%steslalink dev is ready: open %s\nPress Ctrl-C to stop.\n\n", simNote, cfg.PublicURL)
+	})
+}
+
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func withDefault(e env, name, def string) env {
+	return func(k string) (string, bool) {
+		if k == name {
+			return def, true
+		}
+		return e(k)
+	}
+}
+
+// startDevPostgres starts (initialising once) the dev cluster and makes sure
+// the "teslalink" database exists.
+func startDevPostgres(ctx context.Context, devDir string, logger *slog.Logger) (*pgcluster.Cluster, error) {
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		return nil, errors.New("PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found. " +
+			"Install them (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16) " +
+			"or set DATABASE_URL to an existing database")
+	}
+	dataDir := filepath.Join(devDir, "pgdata")
+	if !pgcluster.Reachable(dataDir) {
+		// Running as root, the server runs as the postgres user, which cannot
+		// enter this checkout: keep the data in a per-checkout folder it can reach.
+		abs, _ := filepath.Abs(dataDir)
+		sum := sha256.Sum256([]byte(abs))
+		dataDir = filepath.Join(os.TempDir(), "teslalink-dev-"+hex.EncodeToString(sum[:6]), "pgdata")
+		if err := os.MkdirAll(filepath.Dir(dataDir), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: logger.With("component", "postgres")})
+	if err != nil {
+		return nil, fmt.Errorf("start PostgreSQL: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, cluster.URL("postgres"))
+	if err != nil {
+		cluster.Stop()
+		return nil, fmt.Errorf("connect to dev PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'teslalink')").Scan(&exists); err != nil {
+		cluster.Stop()
+		return nil, err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE teslalink"); err != nil {
+			cluster.Stop()
+			return nil, fmt.Errorf("create dev database: %w", err)
+		}
+	}
+	return cluster, nil
+}
+
+// devKeys fills missing keys from .dev/keys.env, generating it once.
+func devKeys(devDir string, cfg *Config) error {
+	path := filepath.Join(devDir, "keys.env")
+	vals, err := readEnvFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		tok, err := seal.GenerateKey("dev1")
+		if err != nil {
+			return err
+		}
+		sk := make([]byte, 32)
+		if _, err := rand.Read(sk); err != nil {
+			return err
+		}
+		vals = map[string]string{"TOKEN_ENCRYPTION_KEYS": tok, "SESSION_KEYS": base64.StdEncoding.EncodeToString(sk)}
+		content := "# Development keys generated by `web dev`. Never use them in production.\n" +
+			"TOKEN_ENCRYPTION_KEYS=" + vals["TOKEN_ENCRYPTION_KEYS"] + "\nSESSION_KEYS=" + vals["SESSION_KEYS"] + "\n"
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if cfg.TokenKeys == nil {
+		if cfg.TokenKeys, err = seal.ParseKeys(vals["TOKEN_ENCRYPTION_KEYS"]); err != nil {
+			return &configError{"TOKEN_ENCRYPTION_KEYS (in " + path + ")", err.Error()}
+		}
+	}
+	if cfg.SessionKeys == nil {
+		if cfg.SessionKeys, err = parseSessionKeys(vals["SESSION_KEYS"]); err != nil {
+			return &configError{"SESSION_KEYS (in " + path + ")", err.Error()}
+		}
+	}
+	return nil
+}
+
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	vals := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			vals[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return vals, sc.Err()
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"teslalink/internal/link"
+	"teslalink/internal/seal"
+)
+
+// cmdKeys: `keys rotate` re-seals every token with the primary key;
+// `keys generate` prints new key material.
+func cmdKeys(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return &configError{"keys", "want 'rotate' or 'generate'"}
+	}
+	switch args[0] {
+	case "generate":
+		id := "k" + time.Now().UTC().Format("20060102")
+		tok, err := seal.GenerateKey(id)
+		if err != nil {
+			return err
+		}
+		sk := make([]byte, 32)
+		if _, err := rand.Read(sk); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "TOKEN_ENCRYPTION_KEYS entry (put it first to make it primary): %s\nSESSION_KEYS entry (put it first): %s\n",
+			tok, base64.StdEncoding.EncodeToString(sk))
+		return nil
+	case "rotate":
+		fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+		fs.SetOutput(stdout)
+		batch := fs.Int("batch", 500, "links per transaction batch")
+		if err := fs.Parse(args[1:]); err != nil {
+			return &configError{"keys rotate flags", err.Error()}
+		}
+		cfg, err := loadConfig(nil, "DATABASE_URL", "TOKEN_ENCRYPTION_KEYS")
+		if err != nil {
+			return err
+		}
+		store, _, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		svc := link.New(link.Config{Store: store, Keys: cfg.TokenKeys})
+		fmt.Fprintf(stdout, "re-sealing tokens with primary key %q (batches of %d)\n", cfg.TokenKeys.PrimaryID(), *batch)
+		res, err := svc.RotateKeys(ctx, *batch, func(done int) { fmt.Fprintf(stdout, "  %d re-sealed so far\n", done) })
+		if err != nil {
+			return fmt.Errorf("rotate: %w (%d re-sealed before the error; run again to continue)", err, res.Resealed)
+		}
+		fmt.Fprintf(stdout, "done: %d link(s) re-sealed, %d already on %q, %d failed to open\n", res.Resealed, res.Current, cfg.TokenKeys.PrimaryID(), res.Failed)
+		if res.Failed == 0 {
+			fmt.Fprintln(stdout, "every stored token now uses the primary key: older keys can be removed from TOKEN_ENCRYPTION_KEYS")
+		}
+		return nil
+	}
+	return &configError{"keys", fmt.Sprintf("unknown subcommand %q (want rotate or generate)", args[0])}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"teslalink/internal/db"
+	"teslalink/internal/handlers"
+	"teslalink/internal/link"
+	"teslalink/internal/oidc"
+	"teslalink/internal/session"
+	"teslalink/internal/usage"
+)
+
+// cmdServe runs the production server from the environment.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID", "TESLA_CLIENT_SECRET",
+		"TOKEN_ENCRYPTION_KEYS", "SESSION_KEYS")
+	if err != nil {
+		return err
+	}
+	if err := addrFlag("serve", args, cfg); err != nil {
+		return err
+	}
+	if cfg.PublicURL.Scheme != "https" && !loopbackHost(cfg.PublicURL.Hostname()) {
+		return &configError{"PUBLIC_URL", "must use https (plain http is only allowed for localhost)"}
+	}
+	cfg.InsecureCookie = cfg.PublicURL.Scheme != "https"
+	logger := newLogger(cfg, stdout)
+	return runServer(ctx, cfg, logger, nil)
+}
+
+// addrFlag applies --addr (it overrides ADDR).
+func addrFlag(name string, args []string, cfg *Config) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := fs.String("addr", cfg.Addr, "listen address")
+	if err := fs.Parse(args); err != nil {
+		return &configError{"--addr", err.Error()}
+	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return &configError{"ADDR", "must be host:port, e.g. 127.0.0.1:8080"}
+	}
+	cfg.Addr = *addr
+	return nil
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openStore connects and applies migrations, waiting a little for a
+// database that is still starting.
+func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (*db.Store, []string, error) {
+	store, err := db.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, nil, &configError{"DATABASE_URL", err.Error()}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err = store.Ping(ctx)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("database unreachable (check DATABASE_URL and that PostgreSQL is running): %w", errors.Unwrap(err))
+	}
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	for _, v := range applied {
+		logger.Info("migration applied", "version", v)
+	}
+	return store, applied, nil
+}
+
+// teslaClient builds the Tesla client from the configuration.
+func teslaClient(cfg *Config, logger *slog.Logger) *oidc.Client {
+	return oidc.New(oidc.Config{
+		DiscoveryURL: cfg.TeslaDiscoveryURL, ClientID: cfg.TeslaClientID, ClientSecret: cfg.TeslaClientSecret,
+		RedirectURL: cfg.PublicURL.String() + "/auth/tesla/callback", TokenURL: cfg.TeslaTokenURL,
+		Issuers: cfg.TeslaIssuers, CallbackIssuer: cfg.TeslaCallbackIssuer, Audience: cfg.TeslaAudience,
+		RegionBaseURLs: cfg.TeslaRegionURLs, Logger: logger.With("component", "tesla"),
+	})
+}
+
+// runServer wires every dependency and serves until ctx ends, then shuts
+// down gracefully: in-flight requests finish, buffered usage is written.
+// ready, when not nil, is called with the listening address.
+func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(addr string)) error {
+	store, _, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tesla := teslaClient(cfg, logger)
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	tesla.StartDiscovery(bg)
+
+	links := link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
+		RefreshMargin: cfg.RefreshMargin})
+	cookieName := "__Host-teslalink"
+	if cfg.InsecureCookie {
+		cookieName = "teslalink"
+	}
+	sessions, err := session.New(store, cfg.SessionKeys, session.Options{CookieName: cookieName, Secure: !cfg.InsecureCookie,
+		IdleTimeout: cfg.SessionIdle, MaxAge: cfg.SessionMaxAge})
+	if err != nil {
+		return &configError{"SESSION_KEYS", err.Error()}
+	}
+	rec := usage.New(store, cfg.UsageFlush, logger.With("component", "usage"))
+	usageDone := make(chan struct{})
+	go func() { rec.Run(bg); close(usageDone) }()
+	go cleanupLoop(bg, store, logger)
+
+	app := handlers.New(handlers.Config{
+		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
+		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
+		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Logger: logger})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	logger.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down; waiting for in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Error("graceful shutdown incomplete", "error", err)
+	}
+	stopBG()
+	<-usageDone
+	logger.Info("stopped")
+	return nil
+}
+
+// cleanupLoop deletes expired sessions and login states now and then.
+func cleanupLoop(ctx context.Context, store *db.Store, logger *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := store.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			logger.Warn("cleanup failed", "error", err)
+		} else if n > 0 {
+			logger.Info("expired sessions removed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package db
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// APIClient is one of the team's backends, known by the SHA-256 of its key.
+type APIClient struct {
+	ID        int64
+	Name      string
+	KeyPrefix string // shown to operators; not secret
+	Scopes    []string
+	CreatedAt time.Time
+	RevokedAt time.Time // zero when active
+}
+
+// CreateAPIClient stores a new client; ErrConflict when the name is taken.
+func (s *Store) CreateAPIClient(ctx context.Context, name, prefix string, keyHash []byte, scopes []string) (*APIClient, error) {
+	c := APIClient{Name: name, KeyPrefix: prefix, Scopes: scopes}
+	err := s.pool.QueryRow(ctx, `INSERT INTO api_clients (name, key_prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
+		RETURNING id, created_at`, name, prefix, keyHash, scopes).Scan(&c.ID, &c.CreatedAt)
+	if isUniqueViolation(err) {
+		return nil, fmt.Errorf("create api client %q: %w", name, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create api client: %w", err)
+	}
+	return &c, nil
+}
+
+// ListAPIClients lists every client, revoked ones included, by name.
+func (s *Store) ListAPIClients(ctx context.Context) ([]APIClient, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, key_prefix, scopes, created_at, revoked_at FROM api_clients ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list api clients: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIClient, error) {
+		var c APIClient
+		var revoked *time.Time
+		err := r.Scan(&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &revoked)
+		c.RevokedAt = deref(revoked)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list api clients: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIClient revokes a client's key at once (every instance reads the
+// row on each request). ErrNotFound when no client has that name; revoking
+// twice keeps the first revocation time.
+func (s *Store) RevokeAPIClient(ctx context.Context, name string) (*APIClient, error) {
+	var c APIClient
+	var revoked *time.Time
+	err := s.pool.QueryRow(ctx, `UPDATE api_clients SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1
+		RETURNING id, name, key_prefix, scopes, created_at, revoked_at`, name).
+		Scan(&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &revoked)
+	if err != nil {
+		return nil, fmt.Errorf("revoke api client %q: %w", name, notFound(err))
+	}
+	c.RevokedAt = deref(revoked)
+	return &c, nil
+}
+
+// ErrUnknownKey means no active API client has the key presented.
+var ErrUnknownKey = errors.New("db: unknown or revoked api key")
+
+// Authenticate returns the active client whose key hashes to keyHash.
+func (s *Store) Authenticate(ctx context.Context, keyHash []byte) (*APIClient, error) {
+	c, _, err := s.AuthenticateWithLink(ctx, keyHash, "")
+	return c, err
+}
+
+// AuthenticateWithLink is the token endpoint's hot path: in one round trip
+// it finds the active client whose key hashes to keyHash and, when linkID is
+// not "", that link. The link is nil when it does not exist. Errors:
+// ErrUnknownKey, or a database error.
+func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID string) (*APIClient, *Link, error) {
+	var id *string
+	if validUUID(linkID) {
+		id = &linkID
+	}
+	var c APIClient
+	var storedHash []byte
+	var n nullLink
+	dest := append([]any{&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &storedHash}, n.dest()...)
+	err := s.pool.QueryRow(ctx, `SELECT c.id, c.name, c.key_prefix, c.scopes, c.created_at, c.key_hash, `+linkColumns+`
+		FROM api_clients c
+		LEFT JOIN (links l JOIN owners o ON o.id = l.owner_id) ON l.id = $2::uuid
+		WHERE c.key_hash = $1 AND c.revoked_at IS NULL`, keyHash, id).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, ErrUnknownKey
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("authenticate api key: %w", err)
+	}
+	// The index found the row by hash; compare again in constant time so
+	// the check never depends on how the database compares bytes.
+	if subtle.ConstantTimeCompare(storedHash, keyHash) != 1 {
+		return nil, nil, ErrUnknownKey
+	}
+	return &c, n.link(), nil
+}
+
+// nullLink scans linkColumns from an outer join, where every column may be NULL.
+type nullLink struct {
+	id, sub, email, name, status, reason, region, iss, keyID *string
+	ownerID                                                  *int64
+	statusChanged, linked, updated                           *time.Time
+	accessExp, refreshed, revoked                            *time.Time
+	requested, granted                                       []string
+	refreshSealed, accessSealed                              []byte
+}
+
+func (n *nullLink) dest() []any {
+	return []any{&n.id, &n.ownerID, &n.sub, &n.email, &n.name, &n.status, &n.reason, &n.statusChanged,
+		&n.region, &n.iss, &n.requested, &n.granted, &n.keyID, &n.refreshSealed, &n.accessSealed, &n.accessExp,
+		&n.linked, &n.refreshed, &n.revoked, &n.updated}
+}
+
+func (n *nullLink) link() *Link {
+	if n.id == nil {
+		return nil
+	}
+	s := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	l := &Link{ID: *n.id, OwnerSub: s(n.sub), OwnerEmail: s(n.email), OwnerName: s(n.name), Status: s(n.status),
+		StatusReason: s(n.reason), StatusChangedAt: deref(n.statusChanged), Region: s(n.region), IDTokenIssuer: s(n.iss),
+		RequestedScopes: n.requested, GrantedScopes: n.granted, TokenKeyID: s(n.keyID), RefreshTokenSealed: n.refreshSealed,
+		AccessTokenSealed: n.accessSealed, AccessTokenExpiresAt: deref(n.accessExp), LinkedAt: deref(n.linked),
+		RefreshedAt: deref(n.refreshed), RevokedAt: deref(n.revoked), UpdatedAt: deref(n.updated)}
+	if n.ownerID != nil {
+		l.OwnerID = *n.ownerID
+	}
+	return l
+}
