@@ -52,6 +52,7 @@ type Config struct {
 	SessionMaxAge  time.Duration
 	RefreshMargin  time.Duration
 	UsageFlush     time.Duration
+	KeepAliveAge   time.Duration
 	TrustProxy     bool
 	InsecureCookie bool // plain-HTTP localhost in `web dev` only
 	LogLevel       string
@@ -159,6 +160,7 @@ func loadConfig(e env, required ...string) (*Config, error) {
 		{"SESSION_MAX_AGE", 12 * time.Hour, &c.SessionMaxAge},
 		{"TOKEN_REFRESH_MARGIN", 5 * time.Minute, &c.RefreshMargin},
 		{"USAGE_FLUSH_INTERVAL", 2 * time.Second, &c.UsageFlush},
+		{"TOKEN_KEEPALIVE_AGE", 30 * 24 * time.Hour, &c.KeepAliveAge},
 	} {
 		if *d.dst, err = durationVar(e, d.name, d.def); err != nil {
 			return nil, err

@@ -139,6 +139,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	usageDone := make(chan struct{})
 	go func() { rec.Run(bg); close(usageDone) }()
 	go cleanupLoop(bg, store, logger)
+	go links.RunKeepAlive(bg, time.Hour, cfg.KeepAliveAge)
 
 	app := handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,

@@ -174,8 +174,9 @@ func (s *Store) GetLinkByOwner(ctx context.Context, ownerID int64) (*Link, error
 type TokenUpdate struct {
 	Sealed               SealedTokens
 	AccessTokenExpiresAt time.Time
-	GrantedScopes        []string // nil keeps the stored scopes
-	Region               string   // "" keeps the stored region
+	GrantedScopes        []string  // nil keeps the stored scopes
+	Region               string    // "" keeps the stored region
+	RefreshedAt          time.Time // when Tesla issued the tokens; zero means the database's now()
 }
 
 // UpdateLinkLocked locks the link's row (SELECT ... FOR UPDATE) in a
@@ -205,11 +206,11 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 		out, err = scanLink(tx.QueryRow(ctx, `WITH u AS (
 				UPDATE links SET token_key_id = $2, refresh_token_sealed = $3, access_token_sealed = $4,
 					access_token_expires_at = $5, granted_scopes = coalesce($6, granted_scopes),
-					region = CASE WHEN $7 = '' THEN region ELSE $7 END, refreshed_at = now(), updated_at = now()
+					region = CASE WHEN $7 = '' THEN region ELSE $7 END, refreshed_at = coalesce($8, now()), updated_at = now()
 				WHERE id = $1 RETURNING *)
 			SELECT `+linkColumns+` FROM u l JOIN owners o ON o.id = l.owner_id`,
 			id, upd.Sealed.KeyID, upd.Sealed.Refresh, upd.Sealed.Access, nullTime(upd.AccessTokenExpiresAt),
-			upd.GrantedScopes, upd.Region))
+			upd.GrantedScopes, upd.Region, nullTime(upd.RefreshedAt)))
 		if err != nil {
 			return fmt.Errorf("store refreshed tokens: %w", err)
 		}

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -54,4 +55,20 @@ func (s *Store) ResealLink(ctx context.Context, id string, fn func(l *Link) (*Se
 		}
 		return nil
 	})
+}
+
+// StaleLinkIDs lists active links not refreshed since before cutoff, oldest
+// first, so a background job can keep their refresh tokens alive.
+func (s *Store) StaleLinkIDs(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text FROM links
+		WHERE status = 'active' AND coalesce(refreshed_at, linked_at) < $1
+		ORDER BY coalesce(refreshed_at, linked_at) LIMIT $2`, cutoff, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list stale links: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list stale links: %w", err)
+	}
+	return ids, nil
 }

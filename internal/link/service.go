@@ -4,6 +4,7 @@
 package link
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -221,9 +222,13 @@ func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenReque
 	if !req.ForceRefresh && l.AccessTokenExpiresAt.After(started.Add(s.margin)) {
 		return s.token(l)
 	}
+	seen := l.RefreshTokenSealed
 	l, err := s.refresh(ctx, linkID, func(cur *db.Link) bool {
 		if req.ForceRefresh {
-			return !cur.RefreshedAt.After(started) // someone refreshed after we asked: good enough
+			// Someone refreshed (or relinked) after we read the row: good enough.
+			// Compared by ciphertext, not time: RefreshedAt comes from the
+			// database's clock, started from ours.
+			return bytes.Equal(cur.RefreshTokenSealed, seen)
 		}
 		return !cur.AccessTokenExpiresAt.After(s.now().Add(s.margin))
 	})
@@ -283,7 +288,7 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		if err != nil {
 			return nil, err
 		}
-		upd := &db.TokenUpdate{Sealed: sealed, AccessTokenExpiresAt: tok.Expiry, GrantedScopes: tok.Scopes}
+		upd := &db.TokenUpdate{Sealed: sealed, AccessTokenExpiresAt: tok.Expiry, GrantedScopes: tok.Scopes, RefreshedAt: s.now()}
 		if tok.Region != "" {
 			if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
 				upd.Region = tok.Region
