@@ -92,8 +92,14 @@ func (s *Server) sameOriginPosts(next echo.HandlerFunc) echo.HandlerFunc {
 			strings.HasPrefix(req.URL.Path, "/api/") {
 			return next(c)
 		}
-		if site := req.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-			return errForbiddenCrossSite
+		// Fetch Metadata, when the browser sends it, decides alone: under our
+		// Referrer-Policy: no-referrer browsers send "Origin: null" even for
+		// same-origin form posts, so Origin is only the fallback.
+		if site := req.Header.Get("Sec-Fetch-Site"); site != "" {
+			if site != "same-origin" && site != "none" {
+				return errForbiddenCrossSite
+			}
+			return next(c)
 		}
 		if origin := req.Header.Get("Origin"); origin != "" && !s.sameOrigin(origin, req) {
 			return errForbiddenCrossSite
