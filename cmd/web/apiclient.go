@@ -3,15 +3,143 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"teslalink/internal/apikey"
+	"teslalink/internal/db"
 )
 
-// cmdAPIClient manages the team's API keys.
+// cmdAPIClient manages the team's API keys: create, list, revoke.
 func cmdAPIClient(ctx context.Context, args []string, stdout io.Writer) error {
-	return errors.New("apiclient: not implemented yet")
+	if len(args) == 0 {
+		return &configError{"apiclient", "want 'create NAME [--scopes ...]', 'list' or 'revoke NAME'"}
+	}
+	switch args[0] {
+	case "create":
+		return apiClientCreate(ctx, args[1:], stdout)
+	case "list":
+		if len(args) > 1 {
+			return &configError{"apiclient list", "takes no arguments"}
+		}
+		return withStore(ctx, func(store *db.Store) error { return apiClientList(ctx, store, stdout) })
+	case "revoke":
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
+			return &configError{"apiclient revoke", "want exactly one client NAME"}
+		}
+		return withStore(ctx, func(store *db.Store) error { return apiClientRevoke(ctx, store, args[1], stdout) })
+	}
+	return &configError{"apiclient", fmt.Sprintf("unknown subcommand %q (want create, list or revoke)", args[0])}
 }
 
-// cmdTesla runs Tesla operator commands.
-func cmdTesla(ctx context.Context, args []string, stdout io.Writer) error {
-	return errors.New("tesla: not implemented yet")
+// withStore opens the database (applying migrations) for an operator command.
+func withStore(ctx context.Context, fn func(*db.Store) error) error {
+	cfg, err := loadConfig(nil, "DATABASE_URL")
+	if err != nil {
+		return err
+	}
+	store, _, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(store)
+}
+
+func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error {
+	// NAME may come before or after the flags.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("apiclient create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	scopesFlag := fs.String("scopes", strings.Join(apikey.DefaultScopes, ","), "comma-separated API scopes: "+strings.Join(apikey.Scopes, ", "))
+	if err := fs.Parse(args); err != nil {
+		return &configError{"apiclient create", err.Error()}
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return &configError{"apiclient create", "want exactly one client NAME"}
+	}
+	if err := validClientName(name); err != nil {
+		return &configError{"apiclient create NAME", err.Error()}
+	}
+	scopes, err := apikey.ParseScopes(*scopesFlag)
+	if err != nil {
+		return &configError{"--scopes", err.Error()}
+	}
+	key, err := apikey.New()
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, func(store *db.Store) error {
+		c, err := store.CreateAPIClient(ctx, name, key.Display, key.Hash, scopes)
+		if errors.Is(err, db.ErrConflict) {
+			return fmt.Errorf("an API client named %q already exists (revoke it or pick another name)", name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "API client %q created with scopes %s.\n\n", c.Name, strings.Join(c.Scopes, ", "))
+		fmt.Fprintf(stdout, "API key (shown only this once; only its hash is stored, it cannot be shown again):\n\n    %s\n\n", key.Secret)
+		fmt.Fprintf(stdout, "Send it as 'Authorization: Bearer <key>'. Revoke with: web apiclient revoke %s\n", c.Name)
+		return nil
+	})
+}
+
+func validClientName(name string) error {
+	if name == "" {
+		return errors.New("is required")
+	}
+	if len(name) > 64 {
+		return errors.New("must be at most 64 characters")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return errors.New("may hold only letters, digits, '-', '_' and '.'")
+		}
+	}
+	return nil
+}
+
+func apiClientList(ctx context.Context, store *db.Store, stdout io.Writer) error {
+	clients, err := store.ListAPIClients(ctx)
+	if err != nil {
+		return err
+	}
+	if len(clients) == 0 {
+		fmt.Fprintln(stdout, "no API clients yet; create one with: web apiclient create NAME")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKEY PREFIX\tSCOPES\tCREATED\tREVOKED")
+	for _, c := range clients {
+		revoked := "-"
+		if !c.RevokedAt.IsZero() {
+			revoked = c.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\n", c.Name, c.KeyPrefix, strings.Join(c.Scopes, ","),
+			c.CreatedAt.UTC().Format(time.RFC3339), revoked)
+	}
+	return tw.Flush()
+}
+
+func apiClientRevoke(ctx context.Context, store *db.Store, name string, stdout io.Writer) error {
+	c, err := store.RevokeAPIClient(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("no API client named %q (see: web apiclient list)", name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "API client %q revoked at %s; its key (%s…) is refused from now on, on every instance.\n",
+		c.Name, c.RevokedAt.UTC().Format(time.RFC3339), c.KeyPrefix)
+	return nil
 }

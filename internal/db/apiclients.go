@@ -22,6 +22,9 @@ type APIClient struct {
 
 // CreateAPIClient stores a new client; ErrConflict when the name is taken.
 func (s *Store) CreateAPIClient(ctx context.Context, name, prefix string, keyHash []byte, scopes []string) (*APIClient, error) {
+	if scopes == nil {
+		scopes = []string{}
+	}
 	c := APIClient{Name: name, KeyPrefix: prefix, Scopes: scopes}
 	err := s.pool.QueryRow(ctx, `INSERT INTO api_clients (name, key_prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
 		RETURNING id, created_at`, name, prefix, keyHash, scopes).Scan(&c.ID, &c.CreatedAt)

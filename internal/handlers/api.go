@@ -1,6 +1,112 @@
 package handlers
 
-import "github.com/labstack/echo/v4"
+import (
+	_ "embed"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
 
-// apiRoutes registers the token broker API (issue 5).
-func (s *Server) apiRoutes(g *echo.Group) {}
+	"github.com/labstack/echo/v4"
+
+	"teslalink/internal/apikey"
+	"teslalink/internal/db"
+)
+
+//go:embed openapi.yaml
+var openapiYAML []byte
+
+// OpenAPI returns the API's OpenAPI 3.1 document (served at /api/openapi.yaml).
+func OpenAPI() []byte { return openapiYAML }
+
+// apiRoutes registers the token broker API (issue 5). Every /api/v1 route
+// needs an API key with the route's scope; errors are RFC 9457 problems.
+func (s *Server) apiRoutes(g *echo.Group) {
+	g.GET("/openapi.yaml", s.openapiDoc)
+	v1 := g.Group("/v1")
+	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false))
+	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
+	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
+	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
+}
+
+func (s *Server) openapiDoc(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", openapiYAML)
+}
+
+const (
+	ctxAPIClient = "api_client"
+	ctxAPILink   = "api_link"
+	apiRealm     = `Bearer realm="teslalink"`
+)
+
+var errAPIKeyMissing = &appError{Status: http.StatusUnauthorized, Type: "unauthenticated", Title: "API key required",
+	Detail: "Send an API key as 'Authorization: Bearer tlk_...'.", Err: errors.New("no bearer api key")}
+
+var errAPIKeyInvalid = &appError{Status: http.StatusUnauthorized, Type: "unauthenticated", Title: "API key not accepted",
+	Detail: "The API key is unknown or has been revoked.", Err: errors.New("unknown or revoked api key")}
+
+// apiKey authenticates the request's bearer key and checks that it holds
+// scope. With withLink, the link named by :id is read in the same database
+// round trip and a missing link answers 404 (only after the key passed).
+// There is no cache: a revoked key fails on its next request, on every instance.
+func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			key, ok := bearer(c.Request())
+			if !ok {
+				h.Set("WWW-Authenticate", apiRealm)
+				return errAPIKeyMissing
+			}
+			if !apikey.WellFormed(key) {
+				h.Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
+				return errAPIKeyInvalid
+			}
+			linkID := ""
+			if withLink {
+				linkID = c.Param("id")
+			}
+			client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), apikey.Hash(key), linkID)
+			if errors.Is(err, db.ErrUnknownKey) {
+				h.Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
+				return errAPIKeyInvalid
+			}
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(client.Scopes, scope) {
+				h.Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)
+				return &appError{Status: http.StatusForbidden, Type: "insufficient-scope", Title: "API key lacks a scope",
+					Detail: "This API key does not hold the scope " + scope + ".",
+					Err:    errors.New("api client " + client.Name + " lacks " + scope)}
+			}
+			c.Set(ctxAPIClient, client)
+			if withLink {
+				if l == nil {
+					return db.ErrNotFound
+				}
+				c.Set(ctxAPILink, l)
+			}
+			return next(c)
+		}
+	}
+}
+
+// bearer returns the credentials of an "Authorization: Bearer ..." header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	key := strings.TrimSpace(h[len(p):])
+	return key, key != ""
+}
+
+func apiClientOf(c echo.Context) *db.APIClient {
+	client, _ := c.Get(ctxAPIClient).(*db.APIClient)
+	return client
+}
+
+func apiLinkOf(c echo.Context) *db.Link { l, _ := c.Get(ctxAPILink).(*db.Link); return l }

@@ -71,7 +71,7 @@ func teslaDownPage(err error) error {
 func (s *Server) callback(c echo.Context) error {
 	req := c.Request()
 	q := req.URL.Query()
-	tx, ok := s.login.take(c.Response(), req)
+	tx, ok := s.login.take(c.Response(), req, s.now())
 	if !ok {
 		return pageError(http.StatusBadRequest, "This sign-in link has expired",
 			"The sign-in was started in another browser, took longer than 10 minutes, or was already used. Nothing was changed. Please start again.",

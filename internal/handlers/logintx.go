@@ -56,7 +56,8 @@ func (l *loginCookies) set(w http.ResponseWriter, tx *loginTx) error {
 }
 
 // take reads the login transaction and clears the cookie: it is single use.
-func (l *loginCookies) take(w http.ResponseWriter, r *http.Request) (*loginTx, bool) {
+// now is the server's clock (the same one that stamped tx.Created).
+func (l *loginCookies) take(w http.ResponseWriter, r *http.Request, now time.Time) (*loginTx, bool) {
 	c, err := r.Cookie(l.name)
 	if err != nil {
 		return nil, false
@@ -66,7 +67,7 @@ func (l *loginCookies) take(w http.ResponseWriter, r *http.Request) (*loginTx, b
 	if err := securecookie.DecodeMulti(l.name, c.Value, &tx, l.codecs...); err != nil {
 		return nil, false
 	}
-	if time.Since(tx.Created) > loginTTL || tx.State == "" || tx.Nonce == "" || tx.Verifier == "" {
+	if now.Sub(tx.Created) > loginTTL || tx.State == "" || tx.Nonce == "" || tx.Verifier == "" {
 		return nil, false
 	}
 	return &tx, true

@@ -13,6 +13,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/seal"
 	"teslalink/web/templates"
 )
 
@@ -71,7 +72,8 @@ func (s *Server) account(c echo.Context) error {
 			page.LastUsedAt = u.LastUsedAt
 		}
 	}
-	if l.Status == db.StatusActive && slices.Contains(l.GrantedScopes, "vehicle_device_data") {
+	// Vehicles come from Tesla's Fleet API, which a standard OpenID provider used for trials does not have.
+	if l.Status == db.StatusActive && slices.Contains(l.GrantedScopes, "vehicle_device_data") && s.tesla.FleetRegionLookup() {
 		page.VehiclesShown = true
 		page.Vehicles, page.VehiclesNote = s.vehicles(ctx, l.ID)
 		if page.VehiclesNote == "" && len(page.Vehicles) == 0 {
@@ -94,6 +96,8 @@ func (s *Server) vehicles(ctx context.Context, linkID string) ([]templates.Vehic
 		switch {
 		case errors.Is(err, link.ErrReauthRequired):
 			return nil, "Tesla asked you to sign in again before we can show your vehicles."
+		case errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey):
+			return nil, "We could not use the stored Tesla connection. Please connect again (Change permissions) to show your vehicles."
 		case oidc.KindOf(err) == oidc.KindNotRegistered:
 			return nil, "Tesla has not enabled vehicle data for this service in your region yet. Your connection is fine."
 		case oidc.KindOf(err) == oidc.KindRegion:

@@ -135,7 +135,7 @@ func (s *Service) CompleteLogin(ctx context.Context, in Login) (*db.Link, error)
 	if err != nil {
 		return nil, &LoginError{Step: "id_token", Kind: oidc.KindInvalid, Err: err}
 	}
-	info, err := s.tesla.UserInfo(ctx, tok.AccessToken, claims.Subject)
+	info, err := s.tesla.Profile(ctx, tok.AccessToken, claims)
 	if err != nil {
 		return nil, &LoginError{Step: "userinfo", Kind: oidc.KindOf(err), Err: err}
 	}
@@ -146,7 +146,7 @@ func (s *Service) CompleteLogin(ctx context.Context, in Login) (*db.Link, error)
 	}
 	l, err := s.store.SaveLink(ctx, db.LinkGrant{
 		Sub: claims.Subject, Email: info.Email, Name: info.Name, Region: region, IDTokenIssuer: claims.Issuer,
-		RequestedScopes: in.RequestedScopes, GrantedScopes: granted, AccessTokenExpiresAt: tok.Expiry,
+		RequestedScopes: in.RequestedScopes, GrantedScopes: granted, AccessTokenExpiresAt: s.expiry(tok),
 	}, func(linkID string) (db.SealedTokens, error) {
 		return s.sealTokens(linkID, tok.RefreshToken, tok.AccessToken)
 	})
@@ -158,18 +158,22 @@ func (s *Service) CompleteLogin(ctx context.Context, in Login) (*db.Link, error)
 }
 
 // regionOf reads the region from the access token's ou_code, else asks the
-// Fleet API, else falls back to the configured audience's region.
+// Fleet API (only when that can help: Tesla or configured Fleet URLs, not a
+// standard provider's token at Tesla's), else falls back to the configured
+// audience's region.
 func (s *Service) regionOf(ctx context.Context, tok *oidc.Tokens) string {
 	if tok.Region != "" {
 		if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
 			return tok.Region
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if region, _, err := s.tesla.UserRegion(ctx, s.tesla.Audience(), tok.AccessToken); err == nil {
-		if _, ok := s.tesla.RegionBaseURL(region); ok {
-			return region
+	if s.tesla.FleetRegionLookup() {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if region, _, err := s.tesla.UserRegion(ctx, s.tesla.Audience(), tok.AccessToken); err == nil {
+			if _, ok := s.tesla.RegionBaseURL(region); ok {
+				return region
+			}
 		}
 	}
 	for _, r := range []string{"na", "eu", "cn"} {
@@ -288,7 +292,7 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		if err != nil {
 			return nil, err
 		}
-		upd := &db.TokenUpdate{Sealed: sealed, AccessTokenExpiresAt: tok.Expiry, GrantedScopes: tok.Scopes, RefreshedAt: s.now()}
+		upd := &db.TokenUpdate{Sealed: sealed, AccessTokenExpiresAt: s.expiry(tok), GrantedScopes: tok.Scopes, RefreshedAt: s.now()}
 		if tok.Region != "" {
 			if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
 				upd.Region = tok.Region
@@ -350,4 +354,16 @@ func (s *Service) Vehicles(ctx context.Context, linkID string) ([]oidc.Vehicle, 
 		return nil, err
 	}
 	return s.tesla.Vehicles(ctx, tok.FleetAPIBaseURL, tok.AccessToken)
+}
+
+// unknownLifetime is assumed for access tokens whose lifetime the provider
+// does not state (no expires_in, not a JWT): long enough not to refresh on
+// every request, short enough to be safe.
+const unknownLifetime = time.Hour
+
+func (s *Service) expiry(tok *oidc.Tokens) time.Time {
+	if tok.Expiry.IsZero() {
+		return s.now().Add(unknownLifetime)
+	}
+	return tok.Expiry
 }

@@ -56,7 +56,9 @@ type Config struct {
 	// authorization_endpoint without its trailing "/authorize".
 	CallbackIssuer string
 	// Audience is the default Fleet API base URL sent as `audience` in the code exchange
-	// ("" → the NA base URL of RegionBaseURLs).
+	// ("" → the NA base URL of RegionBaseURLs). Tesla's hosts always get an audience; any
+	// other provider (the simulator included) only when Audience is set here, because
+	// standard providers reject audiences they do not know.
 	Audience string
 	// RegionBaseURLs maps "na", "eu", "cn" to Fleet API base URLs; missing entries take Tesla's.
 	RegionBaseURLs map[string]string
@@ -80,6 +82,8 @@ type Client struct {
 	log     *slog.Logger
 	now     func() time.Time
 	regions map[string]string
+	// audienceSet is true when Config.Audience was given (not defaulted).
+	audienceSet bool
 
 	// clock drives rate limits and backoff bookkeeping (real time; tests may replace it).
 	clock func() time.Time
@@ -115,11 +119,13 @@ func New(cfg Config) *Client {
 			regions[strings.ToLower(k)] = strings.TrimRight(v, "/")
 		}
 	}
-	if cfg.Audience == "" {
+	audienceSet := cfg.Audience != ""
+	if !audienceSet {
 		cfg.Audience = regions["na"]
 	}
 	c := &Client{
 		cfg:             cfg,
+		audienceSet:     audienceSet,
 		http:            cfg.HTTPClient,
 		log:             cfg.Logger,
 		now:             cfg.Now,

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 )
 
@@ -25,6 +27,11 @@ type metadata struct {
 	TokenEndpoint         string `json:"token_endpoint"`
 	UserinfoEndpoint      string `json:"userinfo_endpoint"`
 	JWKSURI               string `json:"jwks_uri"`
+	// TokenAuthMethods is token_endpoint_auth_methods_supported (absent → the OIDC
+	// default, client_secret_basic).
+	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	// IDTokenAlgs is id_token_signing_alg_values_supported.
+	IDTokenAlgs []string `json:"id_token_signing_alg_values_supported"`
 }
 
 // state is everything derived from a successful discovery; immutable once stored.
@@ -35,6 +42,12 @@ type state struct {
 	issuers        []string
 	verifiers      map[string]*gooidc.IDTokenVerifier
 	oauth          *oauth2.Config
+	// tesla is true when the discovery URL is on one of Tesla's hosts.
+	tesla bool
+	// authStyle is how the client authenticates at the token endpoint.
+	authStyle oauth2.AuthStyle
+	// sigAlgs are the accepted ID token signature algorithms.
+	sigAlgs []jose.SignatureAlgorithm
 }
 
 // teslaHosts are the discovery hosts that trigger Tesla's defaults.
@@ -215,7 +228,16 @@ func (c *Client) buildState(m metadata) (*state, error) {
 	host := strings.ToLower(du.Hostname())
 	tesla := teslaHosts[host]
 
-	s := &state{meta: m, tokenURL: c.cfg.TokenURL, callbackIssuer: c.cfg.CallbackIssuer}
+	s := &state{meta: m, tokenURL: c.cfg.TokenURL, callbackIssuer: c.cfg.CallbackIssuer, tesla: tesla}
+	s.sigAlgs, err = idTokenAlgs(m, tesla)
+	if err != nil {
+		return nil, &Error{Kind: KindConfig, Op: "discovery", Err: err}
+	}
+	algNames := make([]string, len(s.sigAlgs))
+	for i, a := range s.sigAlgs {
+		algNames[i] = string(a)
+	}
+	s.authStyle = c.tokenAuthStyle(m, tesla)
 	if s.tokenURL == "" {
 		if tesla {
 			s.tokenURL = DefaultTeslaTokenURL
@@ -251,7 +273,7 @@ func (c *Client) buildState(m metadata) (*state, error) {
 		}
 		s.verifiers[iss] = gooidc.NewVerifier(iss, c.keys, &gooidc.Config{
 			ClientID:             c.cfg.ClientID,
-			SupportedSigningAlgs: []string{"RS256"},
+			SupportedSigningAlgs: algNames,
 			Now:                  c.now,
 		})
 	}
@@ -262,10 +284,52 @@ func (c *Client) buildState(m metadata) (*state, error) {
 		Endpoint: oauth2.Endpoint{
 			AuthURL:   m.AuthorizationEndpoint,
 			TokenURL:  s.tokenURL,
-			AuthStyle: oauth2.AuthStyleInParams,
+			AuthStyle: s.authStyle,
 		},
 	}
 	return s, nil
+}
+
+// standardSigAlgs are the asymmetric JWS algorithms accepted from a standard provider, in
+// preference order. Never "none", never the HS* family (a shared secret is no proof of
+// the issuer).
+var standardSigAlgs = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+// idTokenAlgs returns the accepted ID token algorithms: RS256 for Tesla; for a standard
+// provider the intersection of id_token_signing_alg_values_supported with
+// standardSigAlgs (absent → RS256, the OIDC default). An empty intersection is an error.
+func idTokenAlgs(m metadata, tesla bool) ([]jose.SignatureAlgorithm, error) {
+	if tesla || len(m.IDTokenAlgs) == 0 {
+		return []jose.SignatureAlgorithm{jose.RS256}, nil
+	}
+	var out []jose.SignatureAlgorithm
+	for _, a := range standardSigAlgs {
+		if slices.Contains(m.IDTokenAlgs, string(a)) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("provider signs ID tokens with no supported asymmetric algorithm (id_token_signing_alg_values_supported)")
+	}
+	return out, nil
+}
+
+// tokenAuthStyle picks the token endpoint client authentication: Tesla (and clients
+// without a secret) send the credentials in the form; a standard provider gets
+// client_secret_post when it lists it, else client_secret_basic (the OIDC default when
+// token_endpoint_auth_methods_supported is absent).
+func (c *Client) tokenAuthStyle(m metadata, tesla bool) oauth2.AuthStyle {
+	if tesla || c.cfg.ClientSecret == "" || slices.Contains(m.TokenAuthMethods, "client_secret_post") {
+		return oauth2.AuthStyleInParams
+	}
+	if len(m.TokenAuthMethods) > 0 && !slices.Contains(m.TokenAuthMethods, "client_secret_basic") {
+		c.log.Warn("oidc provider lists neither client_secret_post nor client_secret_basic; trying client_secret_basic",
+			"token_endpoint_auth_methods_supported", m.TokenAuthMethods)
+	}
+	return oauth2.AuthStyleInHeader
 }
 
 func absURL(v string) bool {

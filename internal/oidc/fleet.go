@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,6 +46,52 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, wantSub string) (*Us
 		return nil, &Error{Kind: KindInvalid, Op: op, Err: ErrSubMismatch}
 	}
 	return &UserInfo{Subject: ui.Sub, Email: ui.Email, Name: ui.Name}, nil
+}
+
+// HasUserInfo reports whether the discovered metadata names a userinfo_endpoint.
+func (c *Client) HasUserInfo() bool {
+	s := c.st.Load()
+	return s != nil && s.meta.UserinfoEndpoint != ""
+}
+
+// Profile returns the owner's email and name for the verified ID token claims: from the
+// userinfo endpoint when the provider has one (its `sub` must equal claims.Subject;
+// fields it leaves empty are taken from the ID token), else from the ID token's `email`
+// and `name` / `preferred_username` claims (userinfo is optional in OpenID discovery).
+func (c *Client) Profile(ctx context.Context, accessToken string, claims *IDClaims) (*UserInfo, error) {
+	const op = "userinfo"
+	if claims == nil || claims.Subject == "" {
+		return nil, &Error{Kind: KindInvalid, Op: op, Err: ErrSubMismatch}
+	}
+	s, err := c.ensureReady(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	if s.meta.UserinfoEndpoint == "" {
+		return &UserInfo{Subject: claims.Subject, Email: claims.Email, Name: claims.Name}, nil
+	}
+	ui, err := c.UserInfo(ctx, accessToken, claims.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if ui.Email == "" {
+		ui.Email = claims.Email
+	}
+	if ui.Name == "" {
+		ui.Name = claims.Name
+	}
+	return ui, nil
+}
+
+// FleetRegionLookup reports whether GET /api/1/users/region is worth asking when the
+// access token names no region: true for Tesla's own hosts and whenever the Fleet API
+// base URLs were configured (the simulator, a test double); false for a standard OpenID
+// provider with Tesla's default Fleet URLs, whose tokens Tesla would not accept anyway.
+func (c *Client) FleetRegionLookup() bool {
+	if c.isTesla() {
+		return true
+	}
+	return !maps.Equal(c.regions, DefaultRegionBaseURLs())
 }
 
 // Vehicle is one entry of GET /api/1/vehicles.

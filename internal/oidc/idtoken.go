@@ -21,9 +21,13 @@ type IDClaims struct {
 	Subject, Issuer  string
 	IssuedAt, Expiry time.Time
 	Nonce            string
+	// Email and Name are the token's `email` and `name` (else `preferred_username`)
+	// claims when present; Tesla's ID tokens carry neither (see Profile).
+	Email, Name string
 }
 
-// VerifyIDToken verifies an ID token from the code exchange: RS256 signature with a key of
+// VerifyIDToken verifies an ID token from the code exchange: signature (RS256 for Tesla;
+// a standard provider's advertised asymmetric algorithms, never none or HS*) with a key of
 // the provider's JWKS, `iss` one of the accepted issuers, `aud` containing the client id,
 // `exp`, `sub` and `iat` present (iat at most 5 minutes in the future), and `nonce` equal
 // to nonce (an empty expected nonce never matches).
@@ -75,7 +79,10 @@ func (c *Client) verifyIDToken(ctx context.Context, op, raw string) (*IDClaims, 
 		return nil, invalidToken(op, errors.New("id token iat is in the future"))
 	}
 	var extra struct {
-		Azp string `json:"azp"`
+		Azp               string `json:"azp"`
+		Email             any    `json:"email"`
+		Name              any    `json:"name"`
+		PreferredUsername any    `json:"preferred_username"`
 	}
 	if err := tok.Claims(&extra); err != nil {
 		return nil, invalidToken(op, err)
@@ -83,13 +90,25 @@ func (c *Client) verifyIDToken(ctx context.Context, op, raw string) (*IDClaims, 
 	if len(tok.Audience) > 1 && extra.Azp != "" && extra.Azp != c.cfg.ClientID {
 		return nil, invalidToken(op, errors.New("id token azp is not our client"))
 	}
+	name := claimString(extra.Name)
+	if name == "" {
+		name = claimString(extra.PreferredUsername)
+	}
 	return &IDClaims{
 		Subject:  tok.Subject,
 		Issuer:   tok.Issuer,
 		IssuedAt: tok.IssuedAt,
 		Expiry:   tok.Expiry,
 		Nonce:    tok.Nonce,
+		Email:    claimString(extra.Email),
+		Name:     name,
 	}, nil
+}
+
+// claimString returns v when it is a string (claims of other types are ignored).
+func claimString(v any) string {
+	s, _ := v.(string)
+	return strings.TrimSpace(s)
 }
 
 func invalidToken(op string, err error) *Error {

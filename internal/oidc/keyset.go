@@ -2,6 +2,9 @@ package oidc
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
@@ -35,9 +38,14 @@ const jwksFailBackoff = 2 * time.Second
 
 var errNoKey = errors.New("no matching signing key")
 
-// VerifySignature verifies an RS256 JWS with a key from the provider's JWKS and returns the payload.
+// VerifySignature verifies a JWS signed with one of the accepted algorithms (RS256 for
+// Tesla; see idTokenAlgs) with a key from the provider's JWKS and returns the payload.
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	algs := []jose.SignatureAlgorithm{jose.RS256}
+	if s := k.c.st.Load(); s != nil && len(s.sigAlgs) > 0 {
+		algs = s.sigAlgs
+	}
+	jws, err := jose.ParseSigned(raw, algs)
 	if err != nil {
 		return nil, fmt.Errorf("parse jws: %w", err)
 	}
@@ -68,9 +76,17 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 
 // verifyWith tries the keys matching kid (all keys when kid is empty). known reports
 // whether some key matched kid, so a failure is a bad signature rather than an unknown key.
+// A key whose JWK names an `alg` is only used for that algorithm.
 func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) (payload []byte, known bool, err error) {
+	alg := jws.Signatures[0].Header.Algorithm
 	for _, key := range keys {
 		if kid != "" && key.KeyID != kid {
+			continue
+		}
+		if key.Algorithm != "" && key.Algorithm != alg {
+			if kid != "" {
+				known = true
+			}
 			continue
 		}
 		if kid != "" {
@@ -146,7 +162,8 @@ func (k *keySet) get(ctx context.Context, refetch bool) (keys []jose.JSONWebKey,
 	return keys, true, nil
 }
 
-// download fetches and parses the JWKS, keeping only RSA signing keys.
+// download fetches and parses the JWKS, keeping only public signing keys: RSA (2048 bits
+// or more), ECDSA on P-256/P-384/P-521, and Ed25519.
 func (k *keySet) download(ctx context.Context) ([]jose.JSONWebKey, error) {
 	s := k.c.st.Load()
 	if s == nil {
@@ -188,14 +205,29 @@ func (k *keySet) download(ctx context.Context) ([]jose.JSONWebKey, error) {
 		if key.Use != "" && key.Use != "sig" {
 			continue
 		}
-		pub, ok := key.Key.(*rsa.PublicKey)
-		if !ok || pub.N.BitLen() < 2048 {
+		if !usableKey(key.Key) {
 			continue
 		}
 		keys = append(keys, key)
 	}
 	k.c.log.InfoContext(ctx, "oidc jwks fetched", "keys", len(keys))
 	return keys, nil
+}
+
+// usableKey reports whether k is a public key we verify signatures with.
+func usableKey(k any) bool {
+	switch pub := k.(type) {
+	case *rsa.PublicKey:
+		return pub.N.BitLen() >= 2048
+	case *ecdsa.PublicKey:
+		switch pub.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return true
+		}
+	case ed25519.PublicKey:
+		return len(pub) == ed25519.PublicKeySize
+	}
+	return false
 }
 
 // fetchCount returns how many JWKS downloads were started.

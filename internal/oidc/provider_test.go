@@ -63,9 +63,11 @@ type provider struct {
 	srv *httptest.Server
 
 	mu             sync.Mutex
-	keys           []signingKey // published in the JWKS
-	discoveryFails int          // answer 503 this many times first
+	keys           []signingKey      // published in the JWKS
+	extraKeys      []jose.JSONWebKey // published after keys (EC, OKP, ...)
+	discoveryFails int               // answer 503 this many times first
 	discoveryIss   string
+	meta           map[string]any // overrides of the metadata (nil value: field removed)
 	handlers       map[string]http.HandlerFunc
 
 	discoveryHits atomic.Int32
@@ -87,6 +89,13 @@ func (p *provider) url(path string) string { return p.srv.URL + path }
 func (p *provider) handle(path string, h http.HandlerFunc) {
 	p.mu.Lock()
 	p.handlers[path] = h
+	p.mu.Unlock()
+}
+
+// setMeta overrides metadata fields (a nil value removes the field).
+func (p *provider) setMeta(kv map[string]any) {
+	p.mu.Lock()
+	p.meta = kv
 	p.mu.Unlock()
 }
 
@@ -113,18 +122,29 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) {
 			p.discoveryFails--
 		}
 		iss := p.discoveryIss
-		p.mu.Unlock()
-		if fail {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		writeJSON(w, 200, map[string]any{
+		m := map[string]any{
 			"issuer":                 iss,
 			"authorization_endpoint": p.url("/oauth2/v3/authorize"),
 			"token_endpoint":         p.url("/oauth2/v3/token"),
 			"userinfo_endpoint":      p.url("/oauth2/v3/userinfo"),
 			"jwks_uri":               p.url("/oauth2/v3/discovery/keys"),
-		})
+			// Tesla-like: credentials in the form, RS256.
+			"token_endpoint_auth_methods_supported": []string{"client_secret_post"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		}
+		for k, v := range p.meta {
+			if v == nil {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		p.mu.Unlock()
+		if fail {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, 200, m)
 	case "/oauth2/v3/discovery/keys":
 		p.jwksHits.Add(1)
 		p.mu.Lock()
@@ -132,6 +152,7 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) {
 		for _, k := range p.keys {
 			set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: "RS256", Use: "sig"})
 		}
+		set.Keys = append(set.Keys, p.extraKeys...)
 		p.mu.Unlock()
 		writeJSON(w, 200, set)
 	default:

@@ -3,10 +3,12 @@ package oidc
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,21 +30,23 @@ type Tokens struct {
 }
 
 // Exchange redeems an authorization code (with the PKCE verifier and `audience`; "" →
-// the configured Audience). It does not retry: codes are single use. The ID token is
-// returned unverified; call VerifyIDToken.
+// the default audience, see SendsAudience). It does not retry: codes are single use. The
+// ID token is returned unverified; call VerifyIDToken.
 func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) (*Tokens, error) {
 	const op = "exchange"
 	s, err := c.ensureReady(ctx, op)
 	if err != nil {
 		return nil, err
 	}
-	if audience == "" {
+	if audience == "" && c.SendsAudience() {
 		audience = c.cfg.Audience
 	}
+	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
+	if audience != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("audience", audience))
+	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, c.http)
-	tok, err := s.oauth.Exchange(octx, code,
-		oauth2.VerifierOption(verifier),
-		oauth2.SetAuthURLParam("audience", audience))
+	tok, err := s.oauth.Exchange(octx, code, opts...)
 	if err != nil {
 		return nil, c.mapOAuthError(op, err)
 	}
@@ -109,12 +113,16 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, prevIss, prevSub str
 		"client_id":     {c.cfg.ClientID},
 		"refresh_token": {refreshToken},
 	}
-	if !c.isTesla() && c.cfg.ClientSecret != "" {
-		form.Set("client_secret", c.cfg.ClientSecret)
+	if !s.tesla && c.cfg.ClientSecret != "" {
+		form.Set("client_secret", c.cfg.ClientSecret) // moved to the header for client_secret_basic
 	}
-	t, err := c.tokenRequest(ctx, op, s.tokenURL, form)
+	t, err := c.tokenRequest(ctx, op, s, form)
 	if err != nil {
 		return nil, err
+	}
+	if t.RefreshToken == "" && !s.tesla {
+		// RFC 6749 section 6: a provider that issues no new refresh token leaves the old one valid.
+		t.RefreshToken = refreshToken
 	}
 	if t.IDToken != "" {
 		claims, err := c.verifyIDToken(ctx, op, t.IDToken)
@@ -145,7 +153,7 @@ func (c *Client) partnerToken(ctx context.Context, audience string) (*Tokens, er
 		"scope":         {c.cfg.PartnerScopes},
 		"audience":      {audience},
 	}
-	return c.tokenRequest(ctx, op, s.tokenURL, form)
+	return c.tokenRequest(ctx, op, s, form)
 }
 
 // isTesla reports whether the discovery URL is Tesla's own.
@@ -165,12 +173,33 @@ type tokenResponse struct {
 	Error        string          `json:"error"`
 }
 
-// tokenRequest POSTs form to the token endpoint with bounded retries of transient failures.
-func (c *Client) tokenRequest(ctx context.Context, op, tokenURL string, form url.Values) (*Tokens, error) {
+// SendsAudience reports whether the code exchange sends `audience` by default: always
+// for Tesla's hosts, and for any other provider only when Config.Audience was set
+// explicitly (standard providers such as Auth0 reject audiences they do not know).
+func (c *Client) SendsAudience() bool { return c.audienceSet || c.isTesla() }
+
+// clientAuth applies the token endpoint client authentication of s to form: for
+// client_secret_basic the credentials leave the form for an Authorization header
+// (RFC 6749 section 2.3.1, form-urlencoded then Basic); otherwise "" is returned.
+func (c *Client) clientAuth(s *state, form url.Values) (authorization string) {
+	if s.authStyle != oauth2.AuthStyleInHeader || c.cfg.ClientSecret == "" {
+		return ""
+	}
+	form.Del("client_secret")
+	form.Del("client_id")
+	creds := url.QueryEscape(c.cfg.ClientID) + ":" + url.QueryEscape(c.cfg.ClientSecret)
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(creds))
+}
+
+// tokenRequest POSTs form to the token endpoint of s, authenticating the client as s
+// says, with bounded retries of transient failures.
+func (c *Client) tokenRequest(ctx context.Context, op string, s *state, form url.Values) (*Tokens, error) {
+	form = maps.Clone(form)
+	authorization := c.clientAuth(s, form)
 	body := form.Encode()
 	var last error
 	for attempt := 1; ; attempt++ {
-		t, err := c.tokenOnce(ctx, op, tokenURL, body)
+		t, err := c.tokenOnce(ctx, op, s.tokenURL, authorization, body)
 		if err == nil {
 			return t, nil
 		}
@@ -193,10 +222,13 @@ func (c *Client) tokenRequest(ctx context.Context, op, tokenURL string, form url
 	}
 }
 
-func (c *Client) tokenOnce(ctx context.Context, op, tokenURL, body string) (*Tokens, error) {
+func (c *Client) tokenOnce(ctx context.Context, op, tokenURL, authorization, body string) (*Tokens, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(body))
 	if err != nil {
 		return nil, &Error{Kind: KindConfig, Op: op, Err: errors.New("bad token URL")}
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -257,12 +289,14 @@ func parseExpiresIn(raw json.RawMessage) int64 {
 // straight from the token endpoint over TLS).
 type accessClaims struct {
 	Scp    json.RawMessage `json:"scp"`
+	Scope  json.RawMessage `json:"scope"` // standard providers' JWT access tokens (RFC 9068)
 	OUCode string          `json:"ou_code"`
 	Exp    json.Number     `json:"exp"`
 }
 
-// fillFromAccessToken sets Scopes (from scope, else scp), Region (ou_code) and, when
-// missing, Expiry (exp).
+// fillFromAccessToken sets Scopes (from scope, else the JWT's scp or scope claim; nil
+// for an opaque token), Region (ou_code) and, when missing, Expiry (exp). An access
+// token that is not a JWT (or not JSON inside) is fine: standard providers issue opaque ones.
 func (c *Client) fillFromAccessToken(t *Tokens, scope string) {
 	if f := strings.Fields(scope); len(f) > 0 {
 		t.Scopes = f
@@ -273,6 +307,9 @@ func (c *Client) fillFromAccessToken(t *Tokens, scope string) {
 	}
 	if t.Scopes == nil {
 		t.Scopes = parseScp(ac.Scp)
+	}
+	if t.Scopes == nil {
+		t.Scopes = parseScp(ac.Scope)
 	}
 	t.Region = strings.ToLower(strings.TrimSpace(ac.OUCode))
 	if t.Expiry.IsZero() {

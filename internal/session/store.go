@@ -51,6 +51,11 @@ func New(store *db.Store, keys [][]byte, opts Options) (*Store, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("session: no keys")
 	}
+	for i, k := range keys {
+		if len(k) < 32 {
+			return nil, fmt.Errorf("session: key %d is %d bytes; each key needs at least 32 random bytes", i+1, len(k))
+		}
+	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}

@@ -43,6 +43,21 @@ type Options struct {
 	DatabaseURL   string        // share a database with another Env (several instances)
 	Sim0          *teslasim.Sim // share a simulator with another Env
 	TokenKeys     string        // TOKEN_ENCRYPTION_KEYS; "" → a fresh key
+	// SessionNow is the session store's clock (idle and absolute timeouts);
+	// nil: time.Now.
+	SessionNow    func() time.Time
+	SessionIdle   time.Duration // session idle timeout; 0: the store's default
+	SessionMaxAge time.Duration // session absolute lifetime; 0: the store's default
+	// Provider points the service at a standard OpenID provider instead of the
+	// simulator (no simulator is started; Env.Sim is nil; clocks are real).
+	Provider *Provider
+}
+
+// Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
+type Provider struct {
+	DiscoveryURL, ClientID, ClientSecret string
+	Audience                             string          // TESLA_AUDIENCE; "" → none sent
+	Secrets                              func() []string // the provider's secrets for Leaks; may be nil
 }
 
 // Env is one running teslalink with its simulator and database.
@@ -60,6 +75,8 @@ type Env struct {
 	KeySpec string
 	Logs    *LogBuffer
 	URL     string
+
+	provider *Provider // Options.Provider, nil with the simulator
 }
 
 // New starts an Env; everything stops when the test ends.
@@ -77,7 +94,7 @@ func New(t testing.TB, opts Options) *Env {
 	callback := e.URL + "/auth/tesla/callback"
 
 	e.Sim = opts.Sim0
-	if e.Sim == nil {
+	if e.Sim == nil && opts.Provider == nil {
 		cfg := teslasim.Config{RedirectURIs: []string{callback}, Logger: logger.With("component", "teslasim")}
 		if opts.Sim != nil {
 			opts.Sim(&cfg)
@@ -112,27 +129,40 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	simCfg := e.Sim.Config()
-	e.Tesla = oidc.New(oidc.Config{
-		DiscoveryURL: e.Sim.DiscoveryURL(), ClientID: simCfg.ClientID, ClientSecret: simCfg.ClientSecret,
-		RedirectURL: callback, TokenURL: e.Sim.TokenURL(), Issuers: []string{e.Sim.IDTokenIssuer()},
-		RegionBaseURLs: map[string]string{"na": e.Sim.RegionBaseURL("na"), "eu": e.Sim.RegionBaseURL("eu"), "cn": e.Sim.RegionBaseURL("cn")},
-		Logger:         logger.With("component", "oidc"), Now: e.Sim.Clock().Now,
-	})
+	now := time.Now
+	if p := opts.Provider; p != nil {
+		e.provider = p
+		e.Tesla = oidc.New(oidc.Config{
+			DiscoveryURL: p.DiscoveryURL, ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: callback,
+			Audience: p.Audience, Logger: logger.With("component", "oidc"),
+		})
+	} else {
+		now = e.Sim.Clock().Now
+		simCfg := e.Sim.Config()
+		e.Tesla = oidc.New(oidc.Config{
+			DiscoveryURL: e.Sim.DiscoveryURL(), ClientID: simCfg.ClientID, ClientSecret: simCfg.ClientSecret,
+			RedirectURL: callback, TokenURL: e.Sim.TokenURL(), Issuers: []string{e.Sim.IDTokenIssuer()},
+			// Explicit: the simulator is not on a Tesla host but requires `audience`.
+			Audience:       e.Sim.RegionBaseURL("na"),
+			RegionBaseURLs: map[string]string{"na": e.Sim.RegionBaseURL("na"), "eu": e.Sim.RegionBaseURL("eu"), "cn": e.Sim.RegionBaseURL("cn")},
+			Logger:         logger.With("component", "oidc"), Now: now,
+		})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.Tesla.Discover(ctx); err != nil {
 		t.Fatalf("discover: %v", err)
 	}
 	e.Links = link.New(link.Config{Store: store, Tesla: e.Tesla, Keys: e.Keys, Logger: logger.With("component", "link"),
-		Now: e.Sim.Clock().Now, RefreshMargin: opts.RefreshMargin})
+		Now: now, RefreshMargin: opts.RefreshMargin})
 	sessKey := make([]byte, 32)
 	rand.Read(sessKey)
 	cookieName := "teslalink"
 	if !opts.PlainHTTP {
 		cookieName = "__Host-teslalink"
 	}
-	sessions, err := session.New(store, [][]byte{sessKey}, session.Options{CookieName: cookieName, Secure: !opts.PlainHTTP})
+	sessions, err := session.New(store, [][]byte{sessKey}, session.Options{CookieName: cookieName, Secure: !opts.PlainHTTP,
+		Now: opts.SessionNow, IdleTimeout: opts.SessionIdle, MaxAge: opts.SessionMaxAge})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +172,7 @@ func New(t testing.TB, opts Options) *Env {
 		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
 		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
 		SessionKeys: [][]byte{sessKey},
-	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Logger: logger, Now: e.Sim.Clock().Now})
+	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Logger: logger, Now: now})
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
 		e.Server.Start()
@@ -264,8 +294,18 @@ func (e *Env) Leaks(browsers ...*Browser) []string {
 	for _, b := range browsers {
 		haystack += strings.Join(b.Bodies, "\n")
 	}
+	var secrets []string
+	if e.Sim != nil {
+		secrets = e.Sim.Secrets()
+	}
+	if e.provider != nil {
+		secrets = append(secrets, e.provider.ClientSecret)
+		if e.provider.Secrets != nil {
+			secrets = append(secrets, e.provider.Secrets()...)
+		}
+	}
 	var found []string
-	for _, s := range e.Sim.Secrets() {
+	for _, s := range secrets {
 		if len(s) >= 8 && strings.Contains(haystack, s) {
 			found = append(found, s[:min(12, len(s))]+"…")
 		}

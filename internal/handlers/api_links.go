@@ -1,0 +1,145 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"teslalink/internal/db"
+)
+
+// apiLink is a link as the API shows it: never any token.
+type apiLink struct {
+	ID              string     `json:"id"`
+	OwnerSub        string     `json:"owner_sub"`
+	OwnerEmail      string     `json:"owner_email"`
+	Status          string     `json:"status"`
+	StatusReason    string     `json:"status_reason"`
+	StatusChangedAt time.Time  `json:"status_changed_at"`
+	Region          string     `json:"region"`
+	GrantedScopes   []string   `json:"granted_scopes"`
+	RequestedScopes []string   `json:"requested_scopes"`
+	LinkedAt        time.Time  `json:"linked_at"`
+	RefreshedAt     *time.Time `json:"refreshed_at"`
+	LastUsedAt      *time.Time `json:"last_used_at"`
+	RevokedAt       *time.Time `json:"revoked_at"`
+}
+
+func toAPILink(l *db.Link, lastUsed time.Time) apiLink {
+	nonNil := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return apiLink{ID: l.ID, OwnerSub: l.OwnerSub, OwnerEmail: l.OwnerEmail, Status: l.Status, StatusReason: l.StatusReason,
+		StatusChangedAt: l.StatusChangedAt.UTC(), Region: l.Region, GrantedScopes: nonNil(l.GrantedScopes),
+		RequestedScopes: nonNil(l.RequestedScopes), LinkedAt: l.LinkedAt.UTC(), RefreshedAt: timePtr(l.RefreshedAt),
+		LastUsedAt: timePtr(lastUsed), RevokedAt: timePtr(l.RevokedAt)}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// linkList is one page of GET /api/v1/links.
+type linkList struct {
+	Links      []apiLink `json:"links"`
+	NextCursor *string   `json:"next_cursor"`
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+func badRequest(detail string) *appError {
+	return &appError{Status: http.StatusBadRequest, Type: "invalid-request", Title: "Invalid request", Detail: detail,
+		Err: errors.New(detail)}
+}
+
+func (s *Server) apiListLinks(c echo.Context) error {
+	f := db.LinkFilter{Status: c.QueryParam("status"), OwnerSub: c.QueryParam("owner_sub"), After: c.QueryParam("cursor"),
+		Limit: defaultPageSize}
+	switch f.Status {
+	case "", db.StatusActive, db.StatusNeedsReauth, db.StatusRevoked:
+	default:
+		return badRequest("status must be active, needs_reauth or revoked.")
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return badRequest("limit must be a whole number from 1 to " + strconv.Itoa(maxPageSize) + ".")
+		}
+		f.Limit = n
+	}
+	if f.After != "" && !validLinkID(f.After) {
+		return badRequest("cursor is not one this API returned.")
+	}
+	rows, err := s.store.ListLinks(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := linkList{Links: make([]apiLink, 0, len(rows))}
+	for i := range rows {
+		out.Links = append(out.Links, toAPILink(&rows[i].Link, rows[i].LastUsedAt))
+	}
+	if len(rows) == f.Limit {
+		next := rows[len(rows)-1].ID
+		out.NextCursor = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) apiGetLink(c echo.Context) error {
+	l := apiLinkOf(c)
+	lastUsed, err := s.store.LinkLastUsed(c.Request().Context(), l.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPILink(l, lastUsed))
+}
+
+// apiDeleteLink unlinks from the team's side: the same as the owner's
+// revoke. Deleting a revoked link answers 200 again with the link.
+func (s *Server) apiDeleteLink(c echo.Context) error {
+	client := apiClientOf(c)
+	ctx := c.Request().Context()
+	l, err := s.links.Revoke(ctx, c.Param("id"), "api:"+client.Name)
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "link revoked by api client", "link_id", l.ID, "api_client", client.Name)
+	lastUsed, err := s.store.LinkLastUsed(ctx, l.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPILink(l, lastUsed))
+}
+
+// validLinkID reports whether s has the shape of a link id (a UUID).
+func validLinkID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

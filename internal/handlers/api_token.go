@@ -1,0 +1,89 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"teslalink/internal/link"
+)
+
+// tokenRequest is the optional body of POST /api/v1/links/{id}/token.
+type tokenRequest struct {
+	ForceRefresh bool     `json:"force_refresh"`
+	Scopes       []string `json:"scopes"`
+}
+
+// tokenResponse is a valid access token for a link.
+type tokenResponse struct {
+	AccessToken     string    `json:"access_token"`
+	TokenType       string    `json:"token_type"`
+	ExpiresAt       time.Time `json:"expires_at"`
+	Scopes          []string  `json:"scopes"`
+	Region          string    `json:"region"`
+	FleetAPIBaseURL string    `json:"fleet_api_base_url"`
+	LinkID          string    `json:"link_id"`
+}
+
+const maxTokenRequestBody = 16 << 10
+
+// apiToken hands out a valid access token for the link (read with the key
+// by the middleware). When no refresh is needed this costs no database call
+// beyond the middleware's one. Each token handed out is attributed to the
+// API client in memory (usage.Recorder batches the writes).
+func (s *Server) apiToken(c echo.Context) error {
+	client, l := apiClientOf(c), apiLinkOf(c)
+	in, err := readTokenRequest(c.Request())
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	tok, err := s.links.AccessTokenFor(ctx, l, link.TokenRequest{ForceRefresh: in.ForceRefresh, Scopes: in.Scopes})
+	if err != nil {
+		return err
+	}
+	if s.usage != nil {
+		s.usage.Record(l.ID, client.ID, s.now())
+	}
+	s.log.InfoContext(ctx, "token issued", "link_id", l.ID, "api_client", client.Name, "expires_at", tok.ExpiresAt)
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	scopes := tok.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresAt: tok.ExpiresAt.UTC(),
+		Scopes: scopes, Region: tok.Region, FleetAPIBaseURL: tok.FleetAPIBaseURL, LinkID: l.ID})
+}
+
+// readTokenRequest parses the optional JSON body; an empty body means defaults.
+func readTokenRequest(r *http.Request) (tokenRequest, error) {
+	var in tokenRequest
+	if r.Body == nil || r.ContentLength == 0 {
+		return in, nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxTokenRequestBody+1))
+	if err != nil {
+		return in, badRequest("The request body could not be read.")
+	}
+	if len(raw) > maxTokenRequestBody {
+		return in, &appError{Status: http.StatusRequestEntityTooLarge, Type: "too-large", Title: "Request too large",
+			Detail: "The request body is too large.", Err: errors.New("token request body too large")}
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return in, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		return in, badRequest(`The body must be a JSON object such as {"force_refresh": false, "scopes": ["vehicle_device_data"]}.`)
+	}
+	return in, nil
+}
