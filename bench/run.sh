@@ -37,8 +37,8 @@ grep seeded "$WORK/setup.log" || true
 # shellcheck disable=SC1091
 source "$WORK/bench.env"
 
-echo "== starting the service (web serve, GOMAXPROCS default, DB_MAX_CONNS=$CONNS)"
-DB_MAX_CONNS=$CONNS "$WORK/web" serve --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+echo "== starting the service (web serve, DB_MAX_CONNS=$CONNS, GOMEMLIMIT=${GOMEMLIMIT:-80MiB})"
+GOMEMLIMIT=${GOMEMLIMIT:-80MiB} PPROF_ADDR=${PPROF_ADDR:-} DB_MAX_CONNS=$CONNS "$WORK/web" serve --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 SERVE_PID=$!
 pids+=($SERVE_PID)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -53,8 +53,9 @@ PG_TPS=$(awk -F'= ' '/^tps/ {split($2, a, " "); print a[1]; exit}' "$WORK/pgbenc
 read -r PG_P50 PG_P99 < <(cat "$WORK"/pgbench_log.* | awk '{print $3}' | sort -n |
   awk '{v[NR]=$1} END {printf "%.2f %.2f\n", v[int(NR*0.50)]/1000, v[int(NR*0.99)]/1000}')
 
-echo "== warm-up of the service (3s)"
-wrk -t2 -c"$CONNS" -d3s -s bench/token.lua "http://127.0.0.1:$PORT" >/dev/null
+WARM=${WARM:-$(( LINKS / 8000 + 3 ))}
+echo "== warm-up of the service (${WARM}s: every link asked for about once, so the token cache is warm)"
+wrk -t2 -c"$CONNS" -d"${WARM}s" -s bench/warm.lua "http://127.0.0.1:$PORT" >/dev/null
 
 echo "== (b) wrk: $CONNS connections, ${DURATION}s, POST /api/v1/links/{random id}/token"
 wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s bench/token.lua "http://127.0.0.1:$PORT" >"$WORK/wrk.out"

@@ -45,18 +45,19 @@ type Config struct {
 	TokenKeys   *seal.Keyring
 	SessionKeys [][]byte
 
-	ServiceName    string
-	OfferedScopes  []string
-	DefaultScopes  []string
-	SessionIdle    time.Duration
-	SessionMaxAge  time.Duration
-	RefreshMargin  time.Duration
-	UsageFlush     time.Duration
-	KeepAliveAge   time.Duration
-	TrustProxy     bool
-	InsecureCookie bool // plain-HTTP localhost in `web dev` only
-	LogLevel       string
-	LogFormat      string
+	ServiceName     string
+	OfferedScopes   []string
+	DefaultScopes   []string
+	SessionIdle     time.Duration
+	SessionMaxAge   time.Duration
+	RefreshMargin   time.Duration
+	UsageFlush      time.Duration
+	KeepAliveAge    time.Duration
+	TokenCacheBytes int // 0 turns the token cache off
+	TrustProxy      bool
+	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
+	LogLevel        string
+	LogFormat       string
 }
 
 // env reads variables; lookup is os.LookupEnv except in tests.
@@ -166,6 +167,11 @@ func loadConfig(e env, required ...string) (*Config, error) {
 			return nil, err
 		}
 	}
+	mb, err := intVarAllowZero(e, "TOKEN_CACHE_MB", 32)
+	if err != nil {
+		return nil, err
+	}
+	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return nil, &configError{"LOG_LEVEL", "must be debug, info, warn or error"}
@@ -249,4 +255,11 @@ func intVar(e env, name string, def int32) (int32, error) {
 		return 0, &configError{name, "must be a positive whole number"}
 	}
 	return int32(n), nil
+}
+
+func intVarAllowZero(e env, name string, def int32) (int32, error) {
+	if e.get(name, "") == "0" {
+		return 0, nil
+	}
+	return intVar(e, name, def)
 }

@@ -16,6 +16,7 @@ import (
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
 	"teslalink/internal/session"
+	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
 )
 
@@ -33,7 +34,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &configError{"PUBLIC_URL", "must use https (plain http is only allowed for localhost)"}
 	}
 	cfg.InsecureCookie = cfg.PublicURL.Scheme != "https"
-	logger := newLogger(cfg, stdout)
+	lw := newLogWriter(stdout)
+	defer lw.Close()
+	logger := newLogger(cfg, lw)
+	if addr := envOr("PPROF_ADDR", ""); addr != "" {
+		if err := startPprof(addr, logger); err != nil {
+			return err
+		}
+	}
 	return runServer(ctx, cfg, logger, nil)
 }
 
@@ -135,6 +143,11 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err != nil {
 		return &configError{"SESSION_KEYS", err.Error()}
 	}
+	var cache *tokencache.Cache
+	if cfg.TokenCacheBytes > 0 {
+		cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
+		go cache.Run(bg, store)
+	}
 	rec := usage.New(store, cfg.UsageFlush, logger.With("component", "usage"))
 	usageDone := make(chan struct{})
 	go func() { rec.Run(bg); close(usageDone) }()
@@ -145,7 +158,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Logger: logger})
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache, Logger: logger})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

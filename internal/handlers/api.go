@@ -11,6 +11,7 @@ import (
 
 	"teslalink/internal/apikey"
 	"teslalink/internal/db"
+	"teslalink/internal/tokencache"
 )
 
 //go:embed openapi.yaml
@@ -37,6 +38,7 @@ func (s *Server) openapiDoc(c echo.Context) error {
 const (
 	ctxAPIClient = "api_client"
 	ctxAPILink   = "api_link"
+	ctxFromCache = "api_from_cache"
 	apiRealm     = `Bearer realm="teslalink"`
 )
 
@@ -67,7 +69,8 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			if withLink {
 				linkID = c.Param("id")
 			}
-			client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), apikey.Hash(key), linkID)
+			// Only the token route may use the cache's partial link (hot fields only).
+			client, l, err := s.authenticate(c, key, linkID, scope == apikey.ScopeTokensIssue)
 			if errors.Is(err, db.ErrUnknownKey) {
 				h.Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
 				return errAPIKeyInvalid
@@ -91,6 +94,27 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// authenticate finds the key's client and the link, from the token cache
+// when it has both, else in one database round trip (then cached).
+func (s *Server) authenticate(c echo.Context, key, linkID string, useCache bool) (*db.APIClient, *db.Link, error) {
+	hash := apikey.Hash(key)
+	if s.cache == nil || !useCache {
+		return s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
+	}
+	var h [32]byte
+	copy(h[:], hash)
+	if cl, l, ok := s.cache.Get(h, linkID); ok {
+		c.Set(ctxFromCache, true)
+		return &db.APIClient{ID: cl.ID, Name: cl.Name, Scopes: cl.Scopes}, l, nil
+	}
+	gen := s.cache.Gen()
+	client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
+	if err == nil {
+		s.cache.Put(gen, h, tokencache.Client{ID: client.ID, Name: client.Name, Scopes: client.Scopes}, l)
+	}
+	return client, l, err
 }
 
 // bearer returns the credentials of an "Authorization: Bearer ..." header.

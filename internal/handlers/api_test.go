@@ -64,15 +64,36 @@ func TestAPIKeyRevokedAtOnceEverywhere(t *testing.T) {
 	key := newKey(t, e1, "billing")
 	other := newKey(t, e1, "fleet")
 	a1, a2 := newAPI(t, e1, key), newAPI(t, e2, key)
+	waitCacheLive(t, e1, e2)
 	for _, a := range []*api{a1, a2} {
-		if _, res, body := a.token(l.ID, ""); res.StatusCode != http.StatusOK {
-			t.Fatalf("before revoke: %d %s", res.StatusCode, body)
+		for i := 0; i < 2; i++ { // the second answer comes from the token cache
+			if _, res, body := a.token(l.ID, ""); res.StatusCode != http.StatusOK {
+				t.Fatalf("before revoke: %d %s", res.StatusCode, body)
+			}
 		}
+	}
+	if e1.Cache.Len() != 1 || e2.Cache.Len() != 1 {
+		t.Fatalf("token not cached on both instances: %d, %d", e1.Cache.Len(), e2.Cache.Len())
 	}
 	if _, err := e1.Store.RevokeAPIClient(context.Background(), "billing"); err != nil {
 		t.Fatal(err)
 	}
+	// The revoke's change notification reaches every instance at commit; allow
+	// it the moment it takes to arrive, then no request may pass.
 	for _, a := range []*api{a1, a2} {
+		start := time.Now()
+		for {
+			_, res, body := a.token(l.ID, "")
+			if res.StatusCode == http.StatusUnauthorized {
+				wantProblem(t, res, body, http.StatusUnauthorized, "unauthenticated")
+				break
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("revoked key still accepted after %v: %d", time.Since(start), res.StatusCode)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Logf("revocation effective after %v", time.Since(start))
 		_, res, body := a.token(l.ID, "")
 		wantProblem(t, res, body, http.StatusUnauthorized, "unauthenticated")
 		res, body = a.do(http.MethodGet, "/api/v1/links", "")
@@ -162,7 +183,7 @@ func TestAPITokenAndLinks(t *testing.T) {
 	if err != nil || len(usage) != 1 || usage[0].ClientName != "dispatch" || usage[0].Uses != 3 {
 		t.Errorf("usage = %+v, %v", usage, err)
 	}
-	if !strings.Contains(e.Logs.String(), `"msg":"token issued"`) || !strings.Contains(e.Logs.String(), `"api_client":"dispatch"`) {
+	if !strings.Contains(e.Logs.String(), `"event":"token issued"`) || !strings.Contains(e.Logs.String(), `"api_client":"dispatch"`) {
 		t.Error("no 'token issued' log line naming the client")
 	}
 	if leaks := e.Leaks(); len(leaks) > 0 {
@@ -407,4 +428,64 @@ func TestAPIDatabaseDown(t *testing.T) {
 	}
 	res, body = a.do(http.MethodGet, "/api/v1/links", "")
 	wantProblem(t, res, body, http.StatusServiceUnavailable, "database-unavailable")
+}
+
+// waitCacheLive waits until each instance's token cache listens for changes.
+func waitCacheLive(t *testing.T, envs ...*testenv.Env) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, e := range envs {
+		for !e.Cache.Live() {
+			if time.Now().After(deadline) {
+				t.Fatal("token cache never went live")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// TestTokenCacheFollowsOtherInstances: a refresh or revoke on one instance
+// evicts the other instance's cached token at commit, so it never hands out
+// an access token older than the latest refresh, nor one for a revoked link.
+func TestTokenCacheFollowsOtherInstances(t *testing.T) {
+	t.Parallel()
+	e1 := testenv.New(t, testenv.Options{})
+	e2 := testenv.New(t, testenv.Options{DatabaseURL: e1.DBURL, Sim0: e1.Sim, TokenKeys: e1.KeySpec})
+	l := linkOwner(t, e1, "cache@example.com")
+	key := newKey(t, e1, "svc")
+	a1, a2 := newAPI(t, e1, key), newAPI(t, e2, key)
+	waitCacheLive(t, e1, e2)
+	first, _, _ := a2.token(l.ID, "")
+	if again, _, _ := a2.token(l.ID, ""); again.AccessToken != first.AccessToken || e2.Cache.Len() != 1 {
+		t.Fatal("second answer not from the cache")
+	}
+	fresh, res, body := a1.token(l.ID, `{"force_refresh": true}`)
+	if res.StatusCode != http.StatusOK || fresh.AccessToken == first.AccessToken {
+		t.Fatalf("forced refresh on instance 1: %d %s", res.StatusCode, body)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		got, _, _ := a2.token(l.ID, "")
+		if got.AccessToken == fresh.AccessToken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("instance 2 kept handing out the token from before the refresh")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if res, body := a1.do(http.MethodDelete, "/api/v1/links/"+l.ID, ""); res.StatusCode != http.StatusOK {
+		t.Fatalf("delete: %d %s", res.StatusCode, body)
+	}
+	deadline = time.Now().Add(time.Second)
+	for {
+		_, res, _ := a2.token(l.ID, "")
+		if res.StatusCode == http.StatusGone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance 2 still answers %d for a revoked link", res.StatusCode)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -43,17 +44,25 @@ func (s *Server) apiToken(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	if fromCache, _ := c.Get(ctxFromCache).(bool); fromCache && in.ForceRefresh {
+		// A forced refresh compares against the stored refresh token, which the cache does not hold.
+		if l, err = s.store.GetLink(ctx, l.ID); err != nil {
+			return err
+		}
+	}
 	tok, err := s.links.AccessTokenFor(ctx, l, link.TokenRequest{ForceRefresh: in.ForceRefresh, Scopes: in.Scopes})
+	if err != nil || tok.Link != l {
+		s.forget(l.ID) // refreshed, revoked or flagged meanwhile
+	}
 	if err != nil {
 		return err
 	}
 	if s.usage != nil {
 		s.usage.Record(l.ID, client.ID, s.now())
 	}
-	s.log.InfoContext(ctx, "token issued", "link_id", l.ID, "api_client", client.Name, "expires_at", tok.ExpiresAt)
-	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	// One log line per request: the access log carries who got which link's token (never the token).
+	logAttrs(c, slog.String("event", "token issued"), slog.String("link_id", l.ID), slog.String("api_client", client.Name))
+	// Cache-Control: no-store is set for every /api/ answer by securityHeaders.
 	scopes := tok.Scopes
 	if scopes == nil {
 		scopes = []string{}

@@ -20,6 +20,14 @@ func newReference() string {
 	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
 }
 
+const ctxLogAttrs = "log_attrs"
+
+// logAttrs adds attributes to the request's access log line.
+func logAttrs(c echo.Context, attrs ...slog.Attr) {
+	prev, _ := c.Get(ctxLogAttrs).([]slog.Attr)
+	c.Set(ctxLogAttrs, append(prev, attrs...))
+}
+
 func reference(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 
 // accessLog writes one structured line per request. It logs the path only,
@@ -36,10 +44,13 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
-		s.log.LogAttrs(req.Context(), level, "request",
-			slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.Int("status", res.Status),
+		attrs := []slog.Attr{slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.Int("status", res.Status),
 			slog.Duration("duration", time.Since(start)), slog.Int64("bytes", res.Size),
-			slog.String("ip", c.RealIP()), slog.String("ref", reference(c)))
+			slog.String("ip", c.RealIP()), slog.String("ref", reference(c))}
+		if extra, ok := c.Get(ctxLogAttrs).([]slog.Attr); ok {
+			attrs = append(attrs, extra...)
+		}
+		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
 }
@@ -48,6 +59,18 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if s.cfg.PublicURL.Scheme == "https" {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		path := c.Request().URL.Path
+		if strings.HasPrefix(path, "/api/") {
+			// JSON for machines: nothing to frame or run, and kept short on the hot path.
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			h.Set("Cache-Control", "no-store")
+			return next(c)
+		}
 		formAction := "'self'"
 		if origin := s.teslaOrigin(); origin != "" {
 			// POST /connect answers with a redirect to Tesla; browsers check form-action on it.
@@ -55,15 +78,10 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; "+
 			"form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if s.cfg.PublicURL.Scheme == "https" {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		}
-		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+		if !strings.HasPrefix(path, "/static/") {
 			h.Set("Cache-Control", "no-store")
 		}
 		return next(c)
@@ -72,6 +90,9 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // teslaOrigin is the scheme://host of the provider's authorize endpoint, once discovered.
 func (s *Server) teslaOrigin() string {
+	if o := s.authOrigin.Load(); o != nil {
+		return *o
+	}
 	if s.tesla == nil || !s.tesla.Ready() {
 		return ""
 	}
@@ -79,7 +100,9 @@ func (s *Server) teslaOrigin() string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host
+	o := u.Scheme + "://" + u.Host
+	s.authOrigin.Store(&o) // discovery results never change once there
+	return o
 }
 
 // sameOriginPosts refuses state-changing browser requests that come from

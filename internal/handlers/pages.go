@@ -151,6 +151,7 @@ func (s *Server) revoke(c echo.Context) error {
 	if _, err := s.links.Revoke(c.Request().Context(), l.ID, "owner"); err != nil {
 		return err
 	}
+	s.forget(l.ID)
 	if err := s.sessions.Destroy(c.Request(), c.Response(), o.sess); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,6 +18,7 @@ import (
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
 	"teslalink/internal/session"
+	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
 )
 
@@ -43,12 +45,15 @@ type Server struct {
 	links    *link.Service
 	sessions *session.Store
 	usage    *usage.Recorder
+	cache    *tokencache.Cache
 	log      *slog.Logger
 	now      func() time.Time
 	login    *loginCookies
 	cssPath  string
 	icoPath  string
 	echo     *echo.Echo
+
+	authOrigin atomic.Pointer[string] // cached teslaOrigin
 }
 
 // Deps are the services the Server calls.
@@ -58,6 +63,7 @@ type Deps struct {
 	Links    *link.Service
 	Sessions *session.Store
 	Usage    *usage.Recorder
+	Cache    *tokencache.Cache // optional; nil reads every API request from the database
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -71,7 +77,7 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Locale = "en-US"
 	}
 	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, sessions: deps.Sessions,
-		usage: deps.Usage, log: deps.Logger, now: deps.Now}
+		usage: deps.Usage, cache: deps.Cache, log: deps.Logger, now: deps.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -106,5 +112,13 @@ func (s *Server) Shutdown(ctx context.Context) {
 		if err := s.usage.Flush(ctx); err != nil {
 			s.log.Error("flush usage on shutdown", "error", err)
 		}
+	}
+}
+
+// forget drops a link this instance just changed from the token cache; the
+// database's change notification tells the other instances.
+func (s *Server) forget(linkID string) {
+	if s.cache != nil {
+		s.cache.InvalidateLink(linkID)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"teslalink/internal/seal"
 	"teslalink/internal/session"
 	"teslalink/internal/teslasim"
+	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
 )
 
@@ -51,6 +52,8 @@ type Options struct {
 	// Provider points the service at a standard OpenID provider instead of the
 	// simulator (no simulator is started; Env.Sim is nil; clocks are real).
 	Provider *Provider
+	// NoCache runs without the token cache (every API request reads the database).
+	NoCache bool
 }
 
 // Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
@@ -71,6 +74,7 @@ type Env struct {
 	Tesla   *oidc.Client
 	Links   *link.Service
 	Usage   *usage.Recorder
+	Cache   *tokencache.Cache // nil with Options.NoCache
 	Keys    *seal.Keyring
 	KeySpec string
 	Logs    *LogBuffer
@@ -167,12 +171,19 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	e.Usage = usage.New(store, time.Hour, logger)
+	if !opts.NoCache {
+		e.Cache = tokencache.New(time.Minute, 8<<20, logger.With("component", "tokencache"))
+		cctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { e.Cache.Run(cctx, store); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	pub, _ := url.Parse(e.URL)
 	e.App = handlers.New(handlers.Config{
 		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
 		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
 		SessionKeys: [][]byte{sessKey},
-	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Logger: logger, Now: now})
+	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Cache: e.Cache, Logger: logger, Now: now})
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
 		e.Server.Start()
