@@ -160,7 +160,7 @@ func loadConfig(e env, required ...string) (*Config, error) {
 		{"SESSION_IDLE_TIMEOUT", 30 * time.Minute, &c.SessionIdle},
 		{"SESSION_MAX_AGE", 12 * time.Hour, &c.SessionMaxAge},
 		{"TOKEN_REFRESH_MARGIN", 5 * time.Minute, &c.RefreshMargin},
-		{"USAGE_FLUSH_INTERVAL", 2 * time.Second, &c.UsageFlush},
+		{"USAGE_FLUSH_INTERVAL", 10 * time.Second, &c.UsageFlush},
 		{"TOKEN_KEEPALIVE_AGE", 30 * 24 * time.Hour, &c.KeepAliveAge},
 	} {
 		if *d.dst, err = durationVar(e, d.name, d.def); err != nil {

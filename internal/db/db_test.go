@@ -164,7 +164,14 @@ func TestNeedsReauthKeepsLink(t *testing.T) {
 	s := pgtest.Store(t)
 	ctx := context.Background()
 	l := saveLink(t, s, "sub-a", "openid")
-	if err := s.MarkNeedsReauth(ctx, l.ID, "login_required"); err != nil {
+	// A link renewed since the refused refresh is not flagged.
+	if err := s.MarkNeedsReauth(ctx, l.ID, "login_required", []byte("an older token")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetLink(ctx, l.ID); got.Status != db.StatusActive {
+		t.Fatalf("renewed link flagged: %s", got.Status)
+	}
+	if err := s.MarkNeedsReauth(ctx, l.ID, "login_required", l.RefreshTokenSealed); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.GetLink(ctx, l.ID)

@@ -223,14 +223,16 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 }
 
 // MarkNeedsReauth flags an active link whose refresh token Tesla no longer
-// accepts. The link and its history are kept; the owner must link again.
-func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string) error {
+// accepts, if it still holds refusedToken (the sealed refresh token Tesla
+// refused; a link renewed meanwhile is left alone). The link and its
+// history are kept; the owner must link again.
+func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string, refusedToken []byte) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var ownerID int64
 		err := tx.QueryRow(ctx, `UPDATE links SET status = 'needs_reauth', status_reason = $2, status_changed_at = now(), updated_at = now()
-			WHERE id = $1 AND status = 'active' RETURNING owner_id`, id, reason).Scan(&ownerID)
+			WHERE id = $1 AND status = 'active' AND refresh_token_sealed = $3 RETURNING owner_id`, id, reason, refusedToken).Scan(&ownerID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // already flagged or revoked
+			return nil // already flagged, revoked or renewed
 		}
 		if err != nil {
 			return fmt.Errorf("mark needs_reauth: %w", err)
@@ -240,8 +242,9 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string) error {
 	})
 }
 
-// RevokeLink deletes the link's token ciphertexts and marks it revoked.
-// Revoking a revoked link changes nothing and is not an error.
+// RevokeLink deletes the link's token ciphertexts, marks it revoked and
+// ends the owner's sessions, in one transaction. Revoking a revoked link
+// changes nothing and is not an error.
 func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error) {
 	if !validUUID(id) {
 		return nil, ErrNotFound
@@ -262,6 +265,9 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 			return fmt.Errorf("revoke: %w", err)
 		}
 		out = l
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE owner_id = $1`, l.OwnerID); err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
 		return addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: "link.revoked"})
 	})
 	if err != nil {

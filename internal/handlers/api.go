@@ -38,7 +38,6 @@ func (s *Server) openapiDoc(c echo.Context) error {
 const (
 	ctxAPIClient = "api_client"
 	ctxAPILink   = "api_link"
-	ctxFromCache = "api_from_cache"
 	apiRealm     = `Bearer realm="teslalink"`
 )
 
@@ -106,7 +105,6 @@ func (s *Server) authenticate(c echo.Context, key, linkID string, useCache bool)
 	var h [32]byte
 	copy(h[:], hash)
 	if cl, l, ok := s.cache.Get(h, linkID); ok {
-		c.Set(ctxFromCache, true)
 		return &db.APIClient{ID: cl.ID, Name: cl.Name, Scopes: cl.Scopes}, l, nil
 	}
 	gen := s.cache.Gen()

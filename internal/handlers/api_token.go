@@ -44,12 +44,6 @@ func (s *Server) apiToken(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if fromCache, _ := c.Get(ctxFromCache).(bool); fromCache && in.ForceRefresh {
-		// A forced refresh compares against the stored refresh token, which the cache does not hold.
-		if l, err = s.store.GetLink(ctx, l.ID); err != nil {
-			return err
-		}
-	}
 	tok, err := s.links.AccessTokenFor(ctx, l, link.TokenRequest{ForceRefresh: in.ForceRefresh, Scopes: in.Scopes})
 	if err != nil || tok.Link != l {
 		s.forget(l.ID) // refreshed, revoked or flagged meanwhile
@@ -67,8 +61,9 @@ func (s *Server) apiToken(c echo.Context) error {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return c.JSON(http.StatusOK, tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresAt: tok.ExpiresAt.UTC(),
-		Scopes: scopes, Region: tok.Region, FleetAPIBaseURL: tok.FleetAPIBaseURL, LinkID: l.ID})
+	out := tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresAt: tok.ExpiresAt.UTC(),
+		Scopes: scopes, Region: tok.Region, FleetAPIBaseURL: tok.FleetAPIBaseURL, LinkID: l.ID}
+	return c.JSONBlob(http.StatusOK, appendTokenJSON(make([]byte, 0, 256+len(out.AccessToken)), &out))
 }
 
 // readTokenRequest parses the optional JSON body; an empty body means defaults.

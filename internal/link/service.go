@@ -12,6 +12,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"teslalink/internal/db"
 	"teslalink/internal/oidc"
 	"teslalink/internal/seal"
@@ -55,6 +57,8 @@ type Service struct {
 	now    func() time.Time
 	margin time.Duration
 	wait   time.Duration
+
+	inflight singleflight.Group // refreshes in progress on this instance, by link id
 }
 
 // New builds a Service.
@@ -226,8 +230,17 @@ func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenReque
 	if !req.ForceRefresh && l.AccessTokenExpiresAt.After(started.Add(s.margin)) {
 		return s.token(l)
 	}
+	if req.ForceRefresh && l.RefreshTokenSealed == nil {
+		// A partial row (the API's token cache holds no refresh token): a
+		// forced refresh compares against the stored refresh token, so read it.
+		fresh, err := s.store.GetLink(ctx, linkID)
+		if err != nil {
+			return nil, err
+		}
+		l = fresh
+	}
 	seen := l.RefreshTokenSealed
-	l, err := s.refresh(ctx, linkID, func(cur *db.Link) bool {
+	needed := func(cur *db.Link) bool {
 		if req.ForceRefresh {
 			// Someone refreshed (or relinked) after we read the row: good enough.
 			// Compared by ciphertext, not time: RefreshedAt comes from the
@@ -235,7 +248,19 @@ func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenReque
 			return bytes.Equal(cur.RefreshTokenSealed, seen)
 		}
 		return !cur.AccessTokenExpiresAt.After(s.now().Add(s.margin))
-	})
+	}
+	var err error
+	if req.ForceRefresh {
+		l, err = s.refresh(ctx, linkID, needed)
+	} else {
+		// Callers on this instance share one refresh (and one database
+		// connection) per link; the row lock serialises the instances.
+		var v any
+		v, err, _ = s.inflight.Do(linkID, func() (any, error) {
+			return s.refresh(context.WithoutCancel(ctx), linkID, needed)
+		})
+		l, _ = v.(*db.Link)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +300,7 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
 	var teslaErr error
+	var failedWith []byte // the sealed refresh token Tesla refused
 	l, err := s.store.UpdateLinkLocked(ctx, linkID, func(cur *db.Link) (*db.TokenUpdate, error) {
 		if cur.Status != db.StatusActive || !needed(cur) {
 			return nil, nil
@@ -285,8 +311,11 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		}
 		tok, err := s.tesla.Refresh(ctx, rt, cur.IDTokenIssuer, cur.OwnerSub)
 		if err != nil {
-			teslaErr = err
+			teslaErr, failedWith = err, cur.RefreshTokenSealed
 			return nil, err
+		}
+		if tok.RefreshToken == "" {
+			tok.RefreshToken = rt // no new one issued: the current one stays valid (RFC 6749 6)
 		}
 		sealed, err := s.sealTokens(cur.ID, tok.RefreshToken, tok.AccessToken)
 		if err != nil {
@@ -304,47 +333,52 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		return l, nil
 	}
 	if teslaErr == nil {
-		if db.Unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) && !db.Unavailable(err) {
+			// Waited too long for another refresh of this link to finish.
 			return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: err}
 		}
-		return nil, err
+		return nil, err // database trouble is classified by the caller
 	}
-	switch oidc.KindOf(teslaErr) {
-	case oidc.KindReauth, oidc.KindInvalid:
+	return nil, s.refreshFailed(ctx, linkID, failedWith, teslaErr)
+}
+
+// refreshFailed decides what a failed refresh means for the link.
+func (s *Service) refreshFailed(ctx context.Context, linkID string, failedWith []byte, teslaErr error) error {
+	mismatch := errors.Is(teslaErr, oidc.ErrSubMismatch) || errors.Is(teslaErr, oidc.ErrIssuerMismatch)
+	switch {
+	case oidc.KindOf(teslaErr) == oidc.KindReauth || mismatch:
 		reason := "Tesla no longer accepts the stored refresh token"
-		if oidc.KindOf(teslaErr) == oidc.KindInvalid {
+		if mismatch {
 			reason = "Tesla returned an ID token for another account"
 		}
-		if err := s.store.MarkNeedsReauth(context.WithoutCancel(ctx), linkID, reason); err != nil {
-			return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: err}
+		// Only if the row still holds the token Tesla refused: a re-link
+		// that happened meanwhile must not be flagged.
+		if err := s.store.MarkNeedsReauth(context.WithoutCancel(ctx), linkID, reason, failedWith); err != nil {
+			return err
 		}
 		s.log.Warn("link needs re-authorisation", "link_id", linkID, "error", teslaErr)
-		return nil, ErrReauthRequired
-	case oidc.KindConfig:
+		return ErrReauthRequired
+	case oidc.KindOf(teslaErr) == oidc.KindConfig:
 		s.log.Error("OPERATOR ALERT: Tesla rejected our client credentials during refresh; check TESLA_CLIENT_ID/TESLA_CLIENT_SECRET",
 			"link_id", linkID, "error", teslaErr)
-		return nil, fmt.Errorf("%w: %v", ErrTeslaConfig, teslaErr)
+		return fmt.Errorf("%w: %v", ErrTeslaConfig, teslaErr)
 	default:
+		// Transient, or an answer we could not verify (e.g. the key set could
+		// not be fetched): the previous refresh token stays valid at Tesla for
+		// 24 hours, so a later attempt recovers. The link is left as it is.
 		retry := oidc.RetryAfterOf(teslaErr)
 		if retry <= 0 {
 			retry = 5 * time.Second
 		}
-		s.log.Warn("refresh failed, Tesla unavailable", "link_id", linkID, "error", teslaErr)
-		return nil, &UnavailableError{RetryAfter: retry, Err: teslaErr}
+		s.log.Warn("refresh failed; will retry on the next request", "link_id", linkID, "error", teslaErr)
+		return &UnavailableError{RetryAfter: retry, Err: teslaErr}
 	}
 }
 
 // Revoke deletes the link's tokens, marks it revoked and ends the owner's
-// sessions. Revoking twice is fine.
+// sessions (one transaction). Revoking twice is fine.
 func (s *Service) Revoke(ctx context.Context, linkID, actor string) (*db.Link, error) {
-	l, err := s.store.RevokeLink(ctx, linkID, actor)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.store.DeleteOwnerSessions(ctx, l.OwnerID); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return s.store.RevokeLink(ctx, linkID, actor)
 }
 
 // Vehicles lists the owner's vehicles through the Fleet API of the link's region.

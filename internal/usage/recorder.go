@@ -1,7 +1,7 @@
 // Package usage attributes handed-out tokens to the API clients that asked,
 // without a database write per request: uses are aggregated in memory and
 // written in one batch per interval. A crash loses at most one interval of
-// attribution (default 2 seconds); the tokens themselves are never recorded.
+// attribution (default 10 seconds); the tokens themselves are never recorded.
 package usage
 
 import (
@@ -31,7 +31,7 @@ type Recorder struct {
 // New returns a Recorder; call Run to flush in the background.
 func New(store *db.Store, interval time.Duration, logger *slog.Logger) *Recorder {
 	if interval <= 0 {
-		interval = 2 * time.Second
+		interval = 10 * time.Second
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
