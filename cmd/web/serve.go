@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"teslalink/internal/db"
@@ -127,6 +128,9 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		return err
 	}
 	defer store.Close()
+	if err := checkTokenKeys(ctx, store, cfg); err != nil {
+		return err
+	}
 	tesla := teslaClient(cfg, logger)
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
@@ -190,7 +194,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	return nil
 }
 
-// cleanupLoop deletes expired sessions and login states now and then.
+// cleanupLoop deletes expired sessions and consumed login states now and then.
 func cleanupLoop(ctx context.Context, store *db.Store, logger *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -206,4 +210,20 @@ func cleanupLoop(ctx context.Context, store *db.Store, logger *slog.Logger) {
 		case <-t.C:
 		}
 	}
+}
+
+// checkTokenKeys refuses to start when stored tokens were sealed with a key
+// that is not configured: they could never be opened (SECURITY.md 23).
+func checkTokenKeys(ctx context.Context, store *db.Store, cfg *Config) error {
+	ids, err := store.TokenKeyIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !slices.Contains(cfg.TokenKeys.IDs(), id) {
+			return &configError{"TOKEN_ENCRYPTION_KEYS", fmt.Sprintf("stored tokens are sealed with key %q, which is not configured; "+
+				"add it back (after the primary) and run 'web keys rotate' before removing it", id)}
+		}
+	}
+	return nil
 }

@@ -56,9 +56,9 @@ func (s *Store) ListAPIClients(ctx context.Context) ([]APIClient, error) {
 	return out, nil
 }
 
-// RevokeAPIClient revokes a client's key at once (every instance reads the
-// row on each request). ErrNotFound when no client has that name; revoking
-// twice keeps the first revocation time.
+// RevokeAPIClient revokes a client's key at once: the update's change
+// notification evicts it from every instance's token cache. ErrNotFound when
+// no client has that name; revoking twice keeps the first revocation time.
 func (s *Store) RevokeAPIClient(ctx context.Context, name string) (*APIClient, error) {
 	var c APIClient
 	var revoked *time.Time
@@ -87,7 +87,7 @@ func (s *Store) Authenticate(ctx context.Context, keyHash []byte) (*APIClient, e
 // ErrUnknownKey, or a database error.
 func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID string) (*APIClient, *Link, error) {
 	var id *string
-	if validUUID(linkID) {
+	if ValidLinkID(linkID) {
 		id = &linkID
 	}
 	var c APIClient

@@ -36,7 +36,7 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, err
 	}
 	var after *string
 	if f.After != "" {
-		if !validUUID(f.After) {
+		if !ValidLinkID(f.After) {
 			return nil, errors.New("list links: the cursor is not a link id")
 		}
 		after = &f.After
@@ -76,7 +76,7 @@ func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.ex
 // LinkLastUsed returns the last time any API client obtained the link's
 // token (zero when never).
 func (s *Store) LinkLastUsed(ctx context.Context, linkID string) (time.Time, error) {
-	if !validUUID(linkID) {
+	if !ValidLinkID(linkID) {
 		return time.Time{}, nil
 	}
 	var t *time.Time

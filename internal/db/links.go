@@ -111,7 +111,7 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 		var linkID string
 		var inserted bool
 		err = tx.QueryRow(ctx, `INSERT INTO links (owner_id, status, region, id_token_issuer, requested_scopes, granted_scopes)
-			VALUES ($1, 'active', $2, $3, $4, $5)
+			VALUES ($1, 'active', $2, $3, coalesce($4, '{}'::text[]), coalesce($5, '{}'::text[]))
 			ON CONFLICT (owner_id) DO UPDATE SET
 				status = 'active', status_reason = '', status_changed_at = now(),
 				region = excluded.region, id_token_issuer = excluded.id_token_issuer,
@@ -151,7 +151,7 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 
 // GetLink returns one link by id.
 func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
-	if !validUUID(id) {
+	if !ValidLinkID(id) {
 		return nil, ErrNotFound
 	}
 	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.id = $1`, id))
@@ -185,7 +185,7 @@ type TokenUpdate struct {
 // Concurrent callers for one link run one at a time, across all instances.
 // If fn fails, nothing is written and its error is returned as is.
 func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link) (*TokenUpdate, error)) (*Link, error) {
-	if !validUUID(id) {
+	if !ValidLinkID(id) {
 		return nil, ErrNotFound
 	}
 	var out *Link
@@ -246,7 +246,7 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string, refusedT
 // ends the owner's sessions, in one transaction. Revoking a revoked link
 // changes nothing and is not an error.
 func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error) {
-	if !validUUID(id) {
+	if !ValidLinkID(id) {
 		return nil, ErrNotFound
 	}
 	var out *Link
@@ -323,23 +323,4 @@ func (s *Store) AuditForLink(ctx context.Context, linkID string) ([]AuditEvent, 
 		err := r.Scan(&ev.At, &ev.OwnerID, &ev.LinkID, &ev.Actor, &ev.Action, &ev.Detail)
 		return ev, err
 	})
-}
-
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -10,10 +12,16 @@ import (
 // ChangesChannel is the channel the 0003 triggers notify on.
 const ChangesChannel = "teslalink_changes"
 
+// listenHeartbeat is how often an idle listening connection is checked, so
+// a silently dropped connection (no notifications, no error) is noticed.
+const listenHeartbeat = 2 * time.Second
+
 // ListenChanges holds a dedicated connection listening on ChangesChannel.
 // listening is called once LISTEN is in place (anything cached before then
-// may have missed a change); onChange gets each payload. It returns when
-// ctx ends or the connection fails; the caller decides about retrying.
+// may have missed a change); onChange gets each payload. Every heartbeat
+// without notifications it pings the server, with a deadline. It returns
+// when ctx ends or the connection fails or stops answering; the caller
+// decides about retrying.
 func (s *Store) ListenChanges(ctx context.Context, listening func(), onChange func(payload string)) error {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -26,10 +34,24 @@ func (s *Store) ListenChanges(ctx context.Context, listening func(), onChange fu
 	}
 	listening()
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		wctx, cancel := context.WithTimeout(ctx, listenHeartbeat)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			onChange(n.Payload)
+			continue
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("listen: wait: %w", err)
 		}
-		onChange(n.Payload)
+		// Quiet for a while: make sure the connection still answers.
+		pctx, cancel := context.WithTimeout(ctx, listenHeartbeat)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("listen: heartbeat: %w", err)
+		}
 	}
 }

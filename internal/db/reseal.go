@@ -72,3 +72,16 @@ func (s *Store) StaleLinkIDs(ctx context.Context, cutoff time.Time, limit int) (
 	}
 	return ids, nil
 }
+
+// TokenKeyIDs lists the ids of every key that sealed a stored token.
+func (s *Store) TokenKeyIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT token_key_id FROM links WHERE token_key_id IS NOT NULL ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("list token key ids: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list token key ids: %w", err)
+	}
+	return ids, nil
+}

@@ -50,7 +50,8 @@ var errAPIKeyInvalid = &appError{Status: http.StatusUnauthorized, Type: "unauthe
 // apiKey authenticates the request's bearer key and checks that it holds
 // scope. With withLink, the link named by :id is read in the same database
 // round trip and a missing link answers 404 (only after the key passed).
-// There is no cache: a revoked key fails on its next request, on every instance.
+// On the token route the client and link may come from the token cache,
+// which every revocation evicts on every instance within milliseconds.
 func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

@@ -80,7 +80,7 @@ func (s *Server) apiListLinks(c echo.Context) error {
 		}
 		f.Limit = n
 	}
-	if f.After != "" && !validLinkID(f.After) {
+	if f.After != "" && !db.ValidLinkID(f.After) {
 		return badRequest("cursor is not one this API returned.")
 	}
 	rows, err := s.store.ListLinks(c.Request().Context(), f)
@@ -123,24 +123,4 @@ func (s *Server) apiDeleteLink(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toAPILink(l, lastUsed))
-}
-
-// validLinkID reports whether s has the shape of a link id (a UUID).
-func validLinkID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if r != '-' {
-				return false
-			}
-		default:
-			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -90,7 +90,9 @@ func (s *Server) callback(c echo.Context) error {
 		return pageError(http.StatusBadRequest, "This sign-in link was already used",
 			"Each sign-in link works once. Nothing was changed. Please start again.", "/connect", errors.New("state replayed"))
 	}
-	if err := s.tesla.CheckCallbackIssuer(q); err != nil {
+	if err := s.tesla.CheckCallbackIssuer(q); oidc.KindOf(err) == oidc.KindTransient {
+		return teslaDownPage(err) // discovery not done yet: we cannot check the issuer
+	} else if err != nil {
 		return pageError(http.StatusBadRequest, "This sign-in answer came from the wrong place",
 			"The answer did not come from the Tesla sign-in service we sent you to, so we ignored it. Nothing was changed. Please start again.",
 			"/connect", err)

@@ -7,9 +7,9 @@ import (
 
 // routes lists every route of the service: the whole surface on one screen.
 func (s *Server) routes(e *echo.Echo) {
-	e.Use(middleware.Recover())
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newReference}))
 	e.Use(s.accessLog)
+	e.Use(middleware.Recover()) // inside the access log, so a recovered panic is logged as a 500
 	e.Use(s.securityHeaders)
 	e.Use(s.sameOriginPosts)
 

@@ -4,7 +4,6 @@
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -104,15 +103,6 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // callbackURL is the one redirect URI, byte-identical everywhere.
 func (s *Server) callbackURL() string {
 	return strings.TrimRight(s.cfg.PublicURL.String(), "/") + "/auth/tesla/callback"
-}
-
-// Shutdown flushes what the server buffers (usage attribution).
-func (s *Server) Shutdown(ctx context.Context) {
-	if s.usage != nil {
-		if err := s.usage.Flush(ctx); err != nil {
-			s.log.Error("flush usage on shutdown", "error", err)
-		}
-	}
 }
 
 // forget drops a link this instance just changed from the token cache; the

@@ -169,7 +169,7 @@ func dropOwnDatabases() {
 		return
 	}
 	defer c.Close(ctx)
-	rows, err := c.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1", prefix+"%")
+	rows, err := c.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix)
 	if err != nil {
 		return
 	}

@@ -161,7 +161,7 @@ func (c *Cache) apply(payload string) {
 // InvalidateLink drops a link (this instance changed it; the notification
 // will follow for the others).
 func (c *Cache) InvalidateLink(id string) {
-	k, ok := parseUUID(id)
+	k, ok := db.ParseLinkID(id)
 	c.mu.Lock()
 	c.gen++
 	if ok {
@@ -194,7 +194,7 @@ func (c *Cache) Get(keyHash [32]byte, linkID string) (Client, *db.Link, bool) {
 	if linkID == "" {
 		return ce.c, nil, true
 	}
-	k, ok := parseUUID(linkID)
+	k, ok := db.ParseLinkID(linkID)
 	if !ok {
 		return Client{}, nil, false
 	}
@@ -220,7 +220,7 @@ func (c *Cache) Put(gen uint64, keyHash [32]byte, client Client, l *db.Link) {
 	if l == nil || l.Status != db.StatusActive || l.AccessTokenSealed == nil {
 		return
 	}
-	k, ok := parseUUID(l.ID)
+	k, ok := db.ParseLinkID(l.ID)
 	if !ok || len(c.names) > 60000 || len(c.scopeSets) > 60000 {
 		return
 	}
@@ -266,42 +266,6 @@ func (c *Cache) scopeSet(scopes []string) uint16 {
 	c.scopeSets = append(c.scopeSets, slices.Clone(scopes))
 	c.scopeIdx[k] = uint16(len(c.scopeSets) - 1)
 	return uint16(len(c.scopeSets) - 1)
-}
-
-// parseUUID turns a canonical UUID string into its 16 bytes.
-func parseUUID(s string) ([16]byte, bool) {
-	var out [16]byte
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return out, false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
-			i++
-			continue
-		}
-		hi, ok1 := fromHex(s[i])
-		lo, ok2 := fromHex(s[i+1])
-		if !ok1 || !ok2 {
-			return out, false
-		}
-		out[j] = hi<<4 | lo
-		j++
-		i += 2
-	}
-	return out, true
-}
-
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // Live reports whether the cache is in use (its listener is connected).

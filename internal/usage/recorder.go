@@ -13,9 +13,16 @@ import (
 	"teslalink/internal/db"
 )
 
+// key and use hold no pointers, so the pending map (one entry per link and
+// client used since the last flush) costs the garbage collector nothing.
 type key struct {
-	linkID   string
+	link     [16]byte
 	clientID int64
+}
+
+type use struct {
+	last int64 // Unix nanoseconds
+	n    int64
 }
 
 // Recorder buffers uses and flushes them periodically.
@@ -25,7 +32,7 @@ type Recorder struct {
 	log      *slog.Logger
 
 	mu      sync.Mutex
-	pending map[key]db.Usage
+	pending map[key]use
 }
 
 // New returns a Recorder; call Run to flush in the background.
@@ -36,19 +43,20 @@ func New(store *db.Store, interval time.Duration, logger *slog.Logger) *Recorder
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{store: store, interval: interval, log: logger, pending: make(map[key]db.Usage)}
+	return &Recorder{store: store, interval: interval, log: logger, pending: make(map[key]use)}
 }
 
 // Record notes that clientID obtained a token for linkID at time at.
 func (r *Recorder) Record(linkID string, clientID int64, at time.Time) {
-	k := key{linkID, clientID}
+	id, ok := db.ParseLinkID(linkID)
+	if !ok {
+		return
+	}
+	k := key{id, clientID}
 	r.mu.Lock()
 	u := r.pending[k]
-	u.LinkID, u.APIClientID = linkID, clientID
-	if at.After(u.LastUsedAt) {
-		u.LastUsedAt = at
-	}
-	u.Uses++
+	u.last = max(u.last, at.UnixNano())
+	u.n++
 	r.pending[k] = u
 	r.mu.Unlock()
 }
@@ -81,22 +89,20 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		r.mu.Unlock()
 		return nil
 	}
-	batch := make([]db.Usage, 0, len(r.pending))
-	for _, u := range r.pending {
-		batch = append(batch, u)
-	}
-	r.pending = make(map[key]db.Usage)
+	taken := r.pending
+	r.pending = make(map[key]use, len(taken))
 	r.mu.Unlock()
+	batch := make([]db.Usage, 0, len(taken))
+	for k, u := range taken {
+		batch = append(batch, db.Usage{LinkID: db.FormatLinkID(k.link), APIClientID: k.clientID,
+			LastUsedAt: time.Unix(0, u.last), Uses: u.n})
+	}
 	if err := r.store.RecordUsage(ctx, batch); err != nil {
 		r.mu.Lock()
-		for _, u := range batch {
-			k := key{u.LinkID, u.APIClientID}
+		for k, u := range taken {
 			cur := r.pending[k]
-			cur.LinkID, cur.APIClientID = u.LinkID, u.APIClientID
-			cur.Uses += u.Uses
-			if u.LastUsedAt.After(cur.LastUsedAt) {
-				cur.LastUsedAt = u.LastUsedAt
-			}
+			cur.last = max(cur.last, u.last)
+			cur.n += u.n
 			r.pending[k] = cur
 		}
 		r.mu.Unlock()
