@@ -57,12 +57,17 @@ func (s *Store) ResealLink(ctx context.Context, id string, fn func(l *Link) (*Se
 	})
 }
 
-// StaleLinkIDs lists active links not refreshed since before cutoff, oldest
-// first, so a background job can keep their refresh tokens alive.
-func (s *Store) StaleLinkIDs(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+// StaleLinkIDs lists active links not refreshed since before cutoff, in id
+// order after afterID (keyset pagination), so a background job can keep
+// their refresh tokens alive and a link that keeps failing cannot hold up
+// the others.
+func (s *Store) StaleLinkIDs(ctx context.Context, cutoff time.Time, afterID string, limit int) ([]string, error) {
+	if afterID == "" {
+		afterID = "00000000-0000-0000-0000-000000000000"
+	}
 	rows, err := s.pool.Query(ctx, `SELECT id::text FROM links
-		WHERE status = 'active' AND coalesce(refreshed_at, linked_at) < $1
-		ORDER BY coalesce(refreshed_at, linked_at) LIMIT $2`, cutoff, limit)
+		WHERE status = 'active' AND coalesce(refreshed_at, linked_at) < $1 AND id > $2::uuid
+		ORDER BY id LIMIT $3`, cutoff, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list stale links: %w", err)
 	}

@@ -56,6 +56,15 @@ func (s *Store) UpdateSession(ctx context.Context, idHash, data []byte, lastSeen
 	return nil
 }
 
+// TouchSession records activity (the idle timeout's clock) without
+// rewriting the session's data, so it cannot undo a concurrent Save.
+func (s *Store) TouchSession(ctx context.Context, idHash []byte, lastSeen time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE id_hash = $1`, idHash, lastSeen); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
 // DeleteSession removes one session.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash); err != nil {

@@ -21,9 +21,10 @@ type ownerCtx struct {
 	sess    *sessions.Session
 }
 
-// currentOwner loads the request's session; ok is false when nobody is signed in.
-func (s *Server) currentOwner(c echo.Context) (*ownerCtx, error) {
-	if o, ok := c.Get(ctxOwner).(*ownerCtx); ok {
+// requireOwner returns the request's signed-in owner, or errNotSignedIn.
+// The session is loaded once per request.
+func (s *Server) requireOwner(c echo.Context) (*ownerCtx, error) {
+	if o, ok := c.Get(ctxOwner).(*ownerCtx); ok && o != nil {
 		return o, nil
 	}
 	sess, err := s.sessions.Get(c.Request(), s.sessions.CookieName())
@@ -33,23 +34,20 @@ func (s *Server) currentOwner(c echo.Context) (*ownerCtx, error) {
 	id, _ := sess.Values[session.KeyOwnerID].(int64)
 	csrf, _ := sess.Values[session.KeyCSRF].(string)
 	if sess.IsNew || id == 0 || csrf == "" {
-		return nil, nil
+		return nil, errNotSignedIn
 	}
 	o := &ownerCtx{ownerID: id, csrf: csrf, sess: sess}
 	c.Set(ctxOwner, o)
 	return o, nil
 }
 
-// requireOwner returns the signed-in owner or errNotSignedIn.
-func (s *Server) requireOwner(c echo.Context) (*ownerCtx, error) {
-	o, err := s.currentOwner(c)
-	if err != nil {
-		return nil, err
+// optionalOwner is requireOwner for pages anyone may see: nil when nobody is signed in.
+func (s *Server) optionalOwner(c echo.Context) (*ownerCtx, error) {
+	o, err := s.requireOwner(c)
+	if errors.Is(err, errNotSignedIn) {
+		return nil, nil //nolint:nilnil // "nobody" is an answer here, not a failure
 	}
-	if o == nil {
-		return nil, errNotSignedIn
-	}
-	return o, nil
+	return o, err
 }
 
 var errNotSignedIn = errors.New("not signed in")

@@ -18,7 +18,7 @@ import (
 )
 
 func (s *Server) landing(c echo.Context) error {
-	if _, err := s.currentOwner(c); err != nil {
+	if _, err := s.optionalOwner(c); err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, templates.Landing(templates.LandingPage{Base: s.base(c, "Connect your Tesla")}))
@@ -27,7 +27,7 @@ func (s *Server) landing(c echo.Context) error {
 // connectForm shows the scope choice; in relink mode the owner's current
 // scopes are pre-checked.
 func (s *Server) connectForm(c echo.Context) error {
-	o, err := s.currentOwner(c)
+	o, err := s.optionalOwner(c)
 	if err != nil {
 		return err
 	}

@@ -16,32 +16,34 @@ import (
 // links were refreshed.
 func (s *Service) KeepAlive(ctx context.Context, maxAge time.Duration, batch int) (int, error) {
 	cutoff := s.now().Add(-maxAge)
-	ids, err := s.store.StaleLinkIDs(ctx, cutoff, batch)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, id := range ids {
-		_, err := s.refresh(ctx, id, func(cur *db.Link) bool {
-			last := cur.RefreshedAt
-			if last.IsZero() {
-				last = cur.LinkedAt
+	n, after := 0, ""
+	for {
+		ids, err := s.store.StaleLinkIDs(ctx, cutoff, after, batch)
+		if err != nil || len(ids) == 0 {
+			return n, err
+		}
+		after = ids[len(ids)-1]
+		for _, id := range ids {
+			_, err := s.refresh(ctx, id, func(cur *db.Link) bool {
+				last := cur.RefreshedAt
+				if last.IsZero() {
+					last = cur.LinkedAt
+				}
+				return last.Before(cutoff)
+			})
+			switch {
+			case err == nil:
+				n++
+			case errors.Is(err, ErrReauthRequired):
+				// recorded on the link; the owner sees it
+			default:
+				if ctx.Err() != nil {
+					return n, ctx.Err()
+				}
+				s.log.Warn("keep-alive refresh failed; will retry next round", "link_id", id, "error", err)
 			}
-			return last.Before(cutoff)
-		})
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, ErrReauthRequired):
-			// recorded on the link; the owner sees it
-		default:
-			if ctx.Err() != nil {
-				return n, ctx.Err()
-			}
-			s.log.Warn("keep-alive refresh failed; will retry next round", "link_id", id, "error", err)
 		}
 	}
-	return n, nil
 }
 
 // RunKeepAlive calls KeepAlive every interval until ctx ends.

@@ -131,7 +131,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	}
 	if now.Sub(row.LastSeenAt) > time.Minute {
 		// Keep the idle clock honest without writing on every request.
-		if err := s.db.UpdateSession(r.Context(), row.IDHash, row.Data, now); err != nil {
+		if err := s.db.TouchSession(r.Context(), row.IDHash, now); err != nil {
 			return sess, fmt.Errorf("touch session: %w", err)
 		}
 	}
