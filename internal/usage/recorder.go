@@ -90,14 +90,29 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		return nil
 	}
 	taken := r.pending
-	r.pending = make(map[key]use, len(taken))
+	r.pending = make(map[key]use)
 	r.mu.Unlock()
-	batch := make([]db.Usage, 0, len(taken))
+	var failed error
+	batch := make([]db.Usage, 0, min(len(taken), flushChunk))
 	for k, u := range taken {
 		batch = append(batch, db.Usage{LinkID: db.FormatLinkID(k.link), APIClientID: k.clientID,
 			LastUsedAt: time.Unix(0, u.last), Uses: u.n})
+		if len(batch) == flushChunk {
+			if err := r.store.RecordUsage(ctx, batch); err != nil {
+				failed = err
+				break
+			}
+			for _, b := range batch {
+				id, _ := db.ParseLinkID(b.LinkID)
+				delete(taken, key{id, b.APIClientID})
+			}
+			batch = batch[:0]
+		}
 	}
-	if err := r.store.RecordUsage(ctx, batch); err != nil {
+	if failed == nil {
+		failed = r.store.RecordUsage(ctx, batch)
+	}
+	if failed != nil {
 		r.mu.Lock()
 		for k, u := range taken {
 			cur := r.pending[k]
@@ -106,7 +121,10 @@ func (r *Recorder) Flush(ctx context.Context) error {
 			r.pending[k] = cur
 		}
 		r.mu.Unlock()
-		return err
+		return failed
 	}
 	return nil
 }
+
+// flushChunk bounds one statement (and the memory to build it).
+const flushChunk = 2000
