@@ -17,8 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
+	"teslalink/internal/db"
 	"teslalink/internal/pgcluster"
 	"teslalink/internal/seal"
 	"teslalink/internal/teslasim"
@@ -133,22 +132,9 @@ func startDevPostgres(ctx context.Context, devDir string, logger *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("start PostgreSQL: %w", err)
 	}
-	conn, err := pgx.Connect(ctx, cluster.URL("postgres"))
-	if err != nil {
+	if err := db.CreateDatabaseIfMissing(ctx, cluster.URL("postgres"), "teslalink"); err != nil {
 		cluster.Stop()
-		return nil, fmt.Errorf("connect to dev PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'teslalink')").Scan(&exists); err != nil {
-		cluster.Stop()
-		return nil, err
-	}
-	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE teslalink"); err != nil {
-			cluster.Stop()
-			return nil, fmt.Errorf("create dev database: %w", err)
-		}
+		return nil, fmt.Errorf("dev database: %w", err)
 	}
 	return cluster, nil
 }

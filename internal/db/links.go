@@ -46,6 +46,9 @@ const linkColumns = `l.id::text, l.owner_id, o.sub, o.email, o.name, l.status, l
 	l.refresh_token_sealed, l.access_token_sealed, l.access_token_expires_at, l.linked_at, l.refreshed_at,
 	l.revoked_at, l.updated_at`
 
+// selectLink reads one link with its owner; callers add WHERE (and FOR UPDATE OF l).
+const selectLink = `SELECT ` + linkColumns + ` FROM links l JOIN owners o ON o.id = l.owner_id `
+
 func scanLink(row pgx.Row) (*Link, error) {
 	var l Link
 	var accessExp, refreshed, revoked *time.Time
@@ -140,7 +143,7 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 			Detail: map[string]any{"granted_scopes": g.GrantedScopes, "requested_scopes": g.RequestedScopes, "region": g.Region}}); err != nil {
 			return err
 		}
-		link, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.id = $1`, linkID))
+		link, err = scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1`, linkID))
 		return err
 	})
 	if err != nil {
@@ -154,7 +157,7 @@ func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
 	if !ValidLinkID(id) {
 		return nil, ErrNotFound
 	}
-	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.id = $1`, id))
+	l, err := scanLink(s.pool.QueryRow(ctx, selectLink+`WHERE l.id = $1`, id))
 	if err != nil {
 		return nil, fmt.Errorf("get link: %w", err)
 	}
@@ -163,7 +166,7 @@ func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
 
 // GetLinkByOwner returns the owner's link.
 func (s *Store) GetLinkByOwner(ctx context.Context, ownerID int64) (*Link, error) {
-	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.owner_id = $1`, ownerID))
+	l, err := scanLink(s.pool.QueryRow(ctx, selectLink+`WHERE l.owner_id = $1`, ownerID))
 	if err != nil {
 		return nil, fmt.Errorf("get link by owner: %w", err)
 	}
@@ -190,8 +193,7 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 	}
 	var out *Link
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		l, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id
-			WHERE l.id = $1 FOR UPDATE OF l`, id))
+		l, err := scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1 FOR UPDATE OF l`, id))
 		if err != nil {
 			return fmt.Errorf("lock link: %w", err)
 		}
@@ -258,7 +260,7 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 				WHERE id = $1 AND status <> 'revoked' RETURNING *)
 			SELECT `+linkColumns+` FROM u l JOIN owners o ON o.id = l.owner_id`, id, "revoked by "+actor))
 		if errors.Is(err, ErrNotFound) {
-			out, err = scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id WHERE l.id = $1`, id))
+			out, err = scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1`, id))
 			return err
 		}
 		if err != nil {

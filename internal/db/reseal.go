@@ -40,8 +40,7 @@ func (s *Store) CountLinksSealedWith(ctx context.Context, keyID string) (int, er
 // leaves the row as it is.
 func (s *Store) ResealLink(ctx context.Context, id string, fn func(l *Link) (*SealedTokens, error)) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		l, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l JOIN owners o ON o.id = l.owner_id
-			WHERE l.id = $1 FOR UPDATE OF l`, id))
+		l, err := scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1 FOR UPDATE OF l`, id))
 		if err != nil {
 			return fmt.Errorf("lock link: %w", err)
 		}

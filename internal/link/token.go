@@ -1,0 +1,212 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"teslalink/internal/db"
+	"teslalink/internal/oidc"
+)
+
+// Token is a valid access token for a link.
+type Token struct {
+	AccessToken     string
+	ExpiresAt       time.Time
+	Scopes          []string
+	Region          string
+	FleetAPIBaseURL string
+	Link            *db.Link
+}
+
+// TokenRequest tunes AccessToken.
+type TokenRequest struct {
+	ForceRefresh bool
+	Scopes       []string // each must be granted, else ErrMissingScope
+}
+
+// AccessToken returns a valid access token for the link, refreshing first
+// when it expires within the margin (or when forced). Refreshes of one link
+// are serialised across instances by the row lock: a caller that waited for
+// the lock finds the fresh token and does not refresh again. The new refresh
+// token is committed before the new access token is returned.
+func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenRequest) (*Token, error) {
+	l, err := s.store.GetLink(ctx, linkID)
+	if err != nil {
+		return nil, err
+	}
+	return s.AccessTokenFor(ctx, l, req)
+}
+
+// AccessTokenFor is AccessToken for a link the caller has just read (the
+// API's hot path reads it together with the API key): when its access token
+// is still valid no further database call is made; otherwise the refresh
+// re-reads the row under its lock, as AccessToken does.
+func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
+	started := s.now()
+	linkID := l.ID
+	if err := usable(l, req.Scopes); err != nil {
+		return nil, err
+	}
+	if !req.ForceRefresh && l.AccessTokenExpiresAt.After(started.Add(s.margin)) {
+		return s.token(l)
+	}
+	if req.ForceRefresh && l.RefreshTokenSealed == nil {
+		// A partial row (the API's token cache holds no refresh token): a
+		// forced refresh compares against the stored refresh token, so read it.
+		fresh, err := s.store.GetLink(ctx, linkID)
+		if err != nil {
+			return nil, err
+		}
+		l = fresh
+	}
+	seen := l.RefreshTokenSealed
+	needed := func(cur *db.Link) bool {
+		if req.ForceRefresh {
+			// Someone refreshed (or relinked) after we read the row: good enough.
+			// Compared by ciphertext, not time: RefreshedAt comes from the
+			// database's clock, started from ours.
+			return bytes.Equal(cur.RefreshTokenSealed, seen)
+		}
+		return !cur.AccessTokenExpiresAt.After(s.now().Add(s.margin))
+	}
+	var err error
+	if req.ForceRefresh {
+		l, err = s.refresh(ctx, linkID, needed)
+	} else {
+		// Callers on this instance share one refresh (and one database
+		// connection) per link; the row lock serialises the instances.
+		var v any
+		v, err, _ = s.inflight.Do(linkID, func() (any, error) {
+			return s.refresh(context.WithoutCancel(ctx), linkID, needed)
+		})
+		l, _ = v.(*db.Link)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := usable(l, req.Scopes); err != nil {
+		return nil, err
+	}
+	return s.token(l)
+}
+
+func usable(l *db.Link, scopes []string) error {
+	switch l.Status {
+	case db.StatusRevoked:
+		return ErrRevoked
+	case db.StatusNeedsReauth:
+		return ErrReauthRequired
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(l.GrantedScopes, sc) {
+			return fmt.Errorf("%w: %s", ErrMissingScope, sc)
+		}
+	}
+	return nil
+}
+
+func (s *Service) token(l *db.Link) (*Token, error) {
+	at, err := s.openToken(l, "access_token")
+	if err != nil {
+		return nil, err
+	}
+	base, _ := s.tesla.RegionBaseURL(l.Region)
+	return &Token{AccessToken: at, ExpiresAt: l.AccessTokenExpiresAt, Scopes: l.GrantedScopes, Region: l.Region,
+		FleetAPIBaseURL: base, Link: l}, nil
+}
+
+// refresh runs one refresh under the link's row lock when needed(cur) holds.
+func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *db.Link) bool) (*db.Link, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
+	var teslaErr error
+	var failedWith []byte // the sealed refresh token Tesla refused
+	l, err := s.store.UpdateLinkLocked(ctx, linkID, func(cur *db.Link) (*db.TokenUpdate, error) {
+		if cur.Status != db.StatusActive || !needed(cur) {
+			return nil, nil
+		}
+		rt, err := s.openToken(cur, "refresh_token")
+		if err != nil {
+			return nil, err
+		}
+		tok, err := s.tesla.Refresh(ctx, rt, cur.IDTokenIssuer, cur.OwnerSub)
+		if err != nil {
+			teslaErr, failedWith = err, cur.RefreshTokenSealed
+			return nil, err
+		}
+		if tok.RefreshToken == "" {
+			tok.RefreshToken = rt // no new one issued: the current one stays valid (RFC 6749 6)
+		}
+		sealed, err := s.sealTokens(cur.ID, tok.RefreshToken, tok.AccessToken)
+		if err != nil {
+			return nil, err
+		}
+		upd := &db.TokenUpdate{Sealed: sealed, AccessTokenExpiresAt: s.expiry(tok), GrantedScopes: tok.Scopes, RefreshedAt: s.now()}
+		if tok.Region != "" {
+			if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
+				upd.Region = tok.Region
+			}
+		}
+		return upd, nil
+	})
+	if err == nil {
+		return l, nil
+	}
+	if teslaErr == nil {
+		if errors.Is(err, context.DeadlineExceeded) && !db.Unavailable(err) {
+			// Waited too long for another refresh of this link to finish.
+			return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: err}
+		}
+		return nil, err // database trouble is classified by the caller
+	}
+	return nil, s.refreshFailed(ctx, linkID, failedWith, teslaErr)
+}
+
+// refreshFailed decides what a failed refresh means for the link.
+func (s *Service) refreshFailed(ctx context.Context, linkID string, failedWith []byte, teslaErr error) error {
+	mismatch := errors.Is(teslaErr, oidc.ErrSubMismatch) || errors.Is(teslaErr, oidc.ErrIssuerMismatch)
+	switch {
+	case oidc.KindOf(teslaErr) == oidc.KindReauth || mismatch:
+		reason := "Tesla no longer accepts the stored refresh token"
+		if mismatch {
+			reason = "Tesla returned an ID token for another account"
+		}
+		// Only if the row still holds the token Tesla refused: a re-link
+		// that happened meanwhile must not be flagged.
+		if err := s.store.MarkNeedsReauth(context.WithoutCancel(ctx), linkID, reason, failedWith); err != nil {
+			return err
+		}
+		s.log.Warn("link needs re-authorisation", "link_id", linkID, "error", teslaErr)
+		return ErrReauthRequired
+	case oidc.KindOf(teslaErr) == oidc.KindConfig:
+		s.log.Error("OPERATOR ALERT: Tesla rejected our client credentials during refresh; check TESLA_CLIENT_ID/TESLA_CLIENT_SECRET",
+			"link_id", linkID, "error", teslaErr)
+		return fmt.Errorf("%w: %v", ErrTeslaConfig, teslaErr)
+	default:
+		// Transient, or an answer we could not verify (e.g. the key set could
+		// not be fetched): the previous refresh token stays valid at Tesla for
+		// 24 hours, so a later attempt recovers. The link is left as it is.
+		retry := oidc.RetryAfterOf(teslaErr)
+		if retry <= 0 {
+			retry = 5 * time.Second
+		}
+		s.log.Warn("refresh failed; will retry on the next request", "link_id", linkID, "error", teslaErr)
+		return &UnavailableError{RetryAfter: retry, Err: teslaErr}
+	}
+}
+
+// unknownLifetime is assumed for access tokens whose lifetime the provider
+// does not state (no expires_in, not a JWT): long enough not to refresh on
+// every request, short enough to be safe.
+const unknownLifetime = time.Hour
+
+func (s *Service) expiry(tok *oidc.Tokens) time.Time {
+	if tok.Expiry.IsZero() {
+		return s.now().Add(unknownLifetime)
+	}
+	return tok.Expiry
+}
