@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -104,6 +103,6 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 		t.Fatal("graceful shutdown hung")
 	}
 	if readyz() != 0 {
-		t.Fatal(fmt.Sprint("server still answering after shutdown"))
+		t.Fatal("server still answering after shutdown")
 	}
 }

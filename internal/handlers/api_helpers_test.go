@@ -120,9 +120,6 @@ func newAPI(t testing.TB, e *testenv.Env, key string) *api {
 	return &api{t: t, base: e.URL, key: key, client: &http.Client{Timeout: 60 * time.Second, Transport: conf}}
 }
 
-// on returns the same caller aimed at another instance.
-func (a *api) on(e *testenv.Env) *api { c := *a; c.base = e.URL; return &c }
-
 func (a *api) withKey(key string) *api { c := *a; c.key = key; return &c }
 
 // do sends a request; body "" sends none.

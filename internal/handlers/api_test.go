@@ -220,7 +220,7 @@ func TestAPITokenAndLinks(t *testing.T) {
 	if len(seen) != 2 || !seen[ada.ID] || !seen[bob.ID] {
 		t.Errorf("paginated listing saw %v", seen)
 	}
-	res, body = a.do(http.MethodGet, "/api/v1/links?owner_sub="+e.Sim.OwnerSub("bob@example.com")+"&status=active", "")
+	_, body = a.do(http.MethodGet, "/api/v1/links?owner_sub="+e.Sim.OwnerSub("bob@example.com")+"&status=active", "")
 	if json.Unmarshal(body, &page) != nil || len(page.Links) != 1 || page.Links[0].ID != bob.ID || page.NextCursor != nil {
 		t.Errorf("filtered list: %s", body)
 	}

@@ -75,7 +75,7 @@ func TestLinkFlowEndToEnd(t *testing.T) {
 	}
 
 	// Revoke.
-	res, body = b.Get("/account/revoke")
+	_, body = b.Get("/account/revoke")
 	res, body = b.PostForm("/account/revoke", url.Values{"csrf": {csrfOf(t, body)}})
 	if res.StatusCode != 200 || !strings.Contains(body, "revoke_client_id=") {
 		t.Fatalf("revoke: %d", res.StatusCode)

@@ -387,7 +387,7 @@ func TestSecurityPagesReferrerAndThirdParty(t *testing.T) {
 		t.Error("revoked page lacks Tesla's revoke link")
 	}
 	signIn(t, e, b, "ann@example.com")
-	res, body = b.Get("/account")
+	_, body = b.Get("/account")
 	res, body = b.PostForm("/logout", url.Values{"csrf": {csrfOf(t, body)}})
 	add("signed out", res, body)
 	statics := regexp.MustCompile(`href="(/static/[^"]+)"`).FindAllStringSubmatch(body, -1)
@@ -444,9 +444,10 @@ func TestSecurityNoSecretLeaks(t *testing.T) {
 	track(res)
 	res, _ = b.Get(b.Consent(b.StartLogin(vehicleScopes), "ann@example.com", nil, true))
 	track(res)
-	res, body = b.Get("/account")
+	res, _ = b.Get("/account")
 	track(res)
 	res, body = b.Get("/account/revoke")
+	track(res)
 	res, _ = b.PostForm("/account/revoke", url.Values{"csrf": {csrfOf(t, body)}})
 	track(res)
 	for _, f := range []teslasim.Fault{teslasim.FaultIDTokenBadSignature, teslasim.FaultUserinfoSubMismatch} {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -99,11 +98,6 @@ func New(cfg Config, deps Deps) *Server {
 
 // Handler is the HTTP handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
-
-// callbackURL is the one redirect URI, byte-identical everywhere.
-func (s *Server) callbackURL() string {
-	return strings.TrimRight(s.cfg.PublicURL.String(), "/") + "/auth/tesla/callback"
-}
 
 // forget drops a link this instance just changed from the token cache; the
 // database's change notification tells the other instances.

@@ -22,7 +22,7 @@ var (
 	ErrRevoked        = errors.New("link is revoked")
 	ErrReauthRequired = errors.New("the owner must link their Tesla account again")
 	ErrMissingScope   = errors.New("the owner has not granted a required scope")
-	ErrTeslaConfig    = errors.New("Tesla rejected this service's client configuration")
+	ErrTeslaConfig    = errors.New("tesla rejected this service's client configuration")
 )
 
 // UnavailableError means Tesla (or the database) could not serve the request

@@ -30,7 +30,6 @@ type keySet struct {
 	lastErr     error         // error of the last failed fetch
 	lastFailAt  time.Time     // when it failed
 	inflight    chan struct{} // closed when the running fetch ends
-	fetches     int           // number of fetches started (for tests)
 }
 
 // jwksFailBackoff is how long a failed JWKS load is remembered before the next attempt.
@@ -45,7 +44,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	if s := k.c.st.Load(); s != nil && len(s.sigAlgs) > 0 {
 		algs = s.sigAlgs
 	}
-	jws, err := jose.ParseSigned(raw, algs)
+	jws, err := jose.ParseSignedCompact(raw, algs)
 	if err != nil {
 		return nil, fmt.Errorf("parse jws: %w", err)
 	}
@@ -142,7 +141,6 @@ func (k *keySet) get(ctx context.Context, refetch bool) (keys []jose.JSONWebKey,
 	}
 	ch := make(chan struct{})
 	k.inflight = ch
-	k.fetches++
 	k.mu.Unlock()
 
 	keys, err = k.download(ctx)
@@ -228,13 +226,6 @@ func usableKey(k any) bool {
 		return len(pub) == ed25519.PublicKeySize
 	}
 	return false
-}
-
-// fetchCount returns how many JWKS downloads were started.
-func (k *keySet) fetchCount() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.fetches
 }
 
 func waitCh(ctx context.Context, ch <-chan struct{}) error {

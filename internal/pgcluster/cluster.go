@@ -64,8 +64,8 @@ func FindBinDir() (string, error) {
 		}
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	for i := len(matches) - 1; i >= 0; i-- {
-		return filepath.Dir(matches[i]), nil
+	if len(matches) > 0 {
+		return filepath.Dir(matches[len(matches)-1]), nil // the newest version (sorted by name)
 	}
 	return "", ErrNoBinaries
 }

@@ -34,7 +34,7 @@ func TestXOAuth2Interop(t *testing.T) {
 	if tok.Extra("id_token") == nil || tok.RefreshToken == "" || tok.Extra("scope") != "openid offline_access user_data vehicle_device_data" {
 		t.Errorf("token: scope=%v", tok.Extra("scope"))
 	}
-	if d := tok.Expiry.Sub(time.Now()); d < 7*time.Hour || d > 9*time.Hour {
+	if d := time.Until(tok.Expiry); d < 7*time.Hour || d > 9*time.Hour {
 		t.Errorf("expiry in %v", d)
 	}
 	tok.Expiry = time.Now().Add(-time.Minute) // force a refresh

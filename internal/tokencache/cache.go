@@ -59,7 +59,6 @@ type Cache struct {
 	mu        sync.RWMutex
 	live      bool
 	gen       uint64
-	bytes     int
 	clients   map[[32]byte]clientEntry
 	links     map[[16]byte]linkEntry
 	chunks    [][]byte // sealed access tokens, append-only until reset
