@@ -100,3 +100,11 @@ func TestServeBadConfigExitsTwoWithOneLine(t *testing.T) {
 		t.Fatalf("plain http public URL: exit %d, %q", code, errOut.String())
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	t.Parallel()
+	in := "failed to connect to `user=u database=x`:\n\t127.0.0.1:1: refused\n\t[::1]:1: refused"
+	if got, want := oneLine(in), "failed to connect to `user=u database=x`: 127.0.0.1:1: refused; [::1]:1: refused"; got != want {
+		t.Fatalf("oneLine = %q, want %q", got, want)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -70,9 +71,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var ce *configError
 	if errors.As(err, &ce) {
-		fmt.Fprintf(stderr, "web: configuration: %s\n", ce.Error())
+		fmt.Fprintf(stderr, "web: configuration: %s\n", oneLine(ce.Error()))
 		return exitConfig
 	}
-	fmt.Fprintf(stderr, "web: %s\n", err)
+	fmt.Fprintf(stderr, "web: %s\n", oneLine(err.Error()))
 	return 1
+}
+
+// oneLine folds a multi-line error (pgx lists each address it tried) into
+// the one line an operator reads first.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(strings.ReplaceAll(s, ":\n", ": "), "\n", "; ")
+	return strings.Join(strings.Fields(s), " ")
 }
