@@ -92,3 +92,13 @@ func TestLinkFlowEndToEnd(t *testing.T) {
 		t.Fatalf("leaked: %v", leaks)
 	}
 }
+
+func TestOversizedBodiesAreRefused(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	b := e.Browser()
+	res, body := b.PostForm("/connect", url.Values{"scope": {"user_data"}, "pad": {strings.Repeat("x", 100<<10)}})
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
+		t.Fatalf("oversized form: %d", res.StatusCode)
+	}
+}
