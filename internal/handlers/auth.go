@@ -109,6 +109,7 @@ func (s *Server) callback(c echo.Context) error {
 	if err != nil {
 		return loginFailedPage(err)
 	}
+	s.forget(l.ID) // new tokens and scopes: nothing cached about the old grant stays
 	if err := s.startSession(c, l.OwnerID); err != nil {
 		return err
 	}

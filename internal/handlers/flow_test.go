@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"teslalink/internal/db"
+	"teslalink/internal/link"
 	"teslalink/internal/testenv"
 )
 
@@ -100,5 +101,36 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 	res, body := b.PostForm("/connect", url.Values{"scope": {"user_data"}, "pad": {strings.Repeat("x", 100<<10)}})
 	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
 		t.Fatalf("oversized form: %d", res.StatusCode)
+	}
+}
+
+// TestAccountPageReusesTheVehicleList: reloading the account page does not
+// call Tesla's Fleet API again while the access token is the same; a new
+// token (refresh) fetches a fresh list.
+func TestAccountPageReusesTheVehicleList(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	b := e.Browser()
+	if res, _ := b.Login("vera@example.com", []string{"vehicle_device_data"}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	for i := 0; i < 3; i++ {
+		if res, body := b.Get("/account"); res.StatusCode != 200 || !strings.Contains(body, "data-vin=") {
+			t.Fatalf("account page %d: %d", i, res.StatusCode)
+		}
+	}
+	if n := e.Sim.Calls("vehicles"); n != 1 {
+		t.Fatalf("3 page views made %d vehicle calls, want 1", n)
+	}
+	l, err := e.Store.GetLinkByOwner(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Links.AccessToken(context.Background(), l.ID, link.TokenRequest{ForceRefresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.Get("/account")
+	if n := e.Sim.Calls("vehicles"); n != 2 {
+		t.Fatalf("after a refresh: %d vehicle calls, want 2", n)
 	}
 }

@@ -75,12 +75,18 @@ func (s *Server) account(c echo.Context) error {
 	// Vehicles come from Tesla's Fleet API, which a standard OpenID provider used for trials does not have.
 	if l.Status == db.StatusActive && slices.Contains(l.GrantedScopes, "vehicle_device_data") && s.tesla.FleetRegionLookup() {
 		page.VehiclesShown = true
-		page.Vehicles, page.VehiclesNote = s.vehicles(ctx, l.ID)
+		var cached bool
+		if page.Vehicles, cached = s.vehicleList.get(l.ID, tokenFingerprint(l.AccessTokenSealed), s.now()); !cached {
+			page.Vehicles, page.VehiclesNote = s.vehicles(ctx, l.ID)
+			if fresh, err := s.store.GetLink(ctx, l.ID); err == nil { // listing may have refreshed the token
+				page.RefreshedAt, page.Status, page.StatusReason = fresh.RefreshedAt, fresh.Status, statusReason(fresh)
+				if page.VehiclesNote == "" {
+					s.vehicleList.put(l.ID, tokenFingerprint(fresh.AccessTokenSealed), s.now(), page.Vehicles)
+				}
+			}
+		}
 		if page.VehiclesNote == "" && len(page.Vehicles) == 0 {
 			page.VehiclesNote = "Tesla lists no vehicles on this account."
-		}
-		if fresh, err := s.store.GetLink(ctx, l.ID); err == nil { // a refresh may have changed it
-			page.RefreshedAt, page.Status, page.StatusReason = fresh.RefreshedAt, fresh.Status, statusReason(fresh)
 		}
 	}
 	return s.render(c, http.StatusOK, templates.Account(page))

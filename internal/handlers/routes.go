@@ -9,7 +9,7 @@ import (
 func (s *Server) routes(e *echo.Echo) {
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newReference}))
 	e.Use(s.accessLog)
-	e.Use(middleware.Recover()) // inside the access log, so a recovered panic is logged as a 500
+	e.Use(middleware.Recover())        // inside the access log, so a recovered panic is logged as a 500
 	e.Use(middleware.BodyLimit("64K")) // no form or API body here needs more
 	e.Use(s.securityHeaders)
 	e.Use(s.sameOriginPosts)

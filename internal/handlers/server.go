@@ -44,12 +44,14 @@ type Server struct {
 	sessions *session.Store
 	usage    *usage.Recorder
 	cache    *tokencache.Cache
-	log      *slog.Logger
-	now      func() time.Time
-	login    *loginCookies
-	cssPath  string
-	icoPath  string
-	echo     *echo.Echo
+	// vehicleList keeps vehicle lists for the account page for a minute.
+	vehicleList *vehicleCache
+	log         *slog.Logger
+	now         func() time.Time
+	login       *loginCookies
+	cssPath     string
+	icoPath     string
+	echo        *echo.Echo
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
 }
@@ -82,6 +84,7 @@ func New(cfg Config, deps Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.vehicleList = newVehicleCache(time.Minute)
 	s.login = newLoginCookies(cfg.SessionKeys, cfg.SecureCookies)
 	s.cssPath, s.icoPath = staticPaths()
 	e := echo.New()
@@ -102,6 +105,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // forget drops a link this instance just changed from the token cache; the
 // database's change notification tells the other instances.
 func (s *Server) forget(linkID string) {
+	s.vehicleList.forget(linkID)
 	if s.cache != nil {
 		s.cache.InvalidateLink(linkID)
 	}
