@@ -56,6 +56,7 @@ type Config struct {
 	TokenCacheBytes int // 0 turns the token cache off
 	TrustProxy      bool
 	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
+	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
 	LogLevel        string
 	LogFormat       string
 }

@@ -161,7 +161,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	app := handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
-		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
+		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy, CanonicalHost: cfg.CanonicalHost,
 	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache, Logger: logger})
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -142,3 +142,19 @@ func (s *Server) sameOrigin(origin string, req *http.Request) bool {
 	}
 	return strings.EqualFold(origin, scheme+"://"+req.Host)
 }
+
+// canonicalHost sends browsers that opened the site under another host name
+// to PublicURL: cookies are per host, and Tesla returns to the registered
+// redirect URI, so a login started on "localhost" could not finish on
+// "127.0.0.1". Only page GETs are redirected.
+func (s *Server) canonicalHost(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		path := req.URL.Path
+		if (req.Method == http.MethodGet || req.Method == http.MethodHead) && !strings.EqualFold(req.Host, s.cfg.PublicURL.Host) &&
+			!strings.HasPrefix(path, "/api/") && path != "/healthz" && path != "/readyz" {
+			return c.Redirect(http.StatusTemporaryRedirect, strings.TrimRight(s.cfg.PublicURL.String(), "/")+req.URL.RequestURI())
+		}
+		return next(c)
+	}
+}

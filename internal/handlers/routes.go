@@ -12,6 +12,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Use(middleware.Recover())        // inside the access log, so a recovered panic is logged as a 500
 	e.Use(middleware.BodyLimit("64K")) // no form or API body here needs more
 	e.Use(s.securityHeaders)
+	if s.cfg.CanonicalHost {
+		e.Use(s.canonicalHost)
+	}
 	e.Use(s.sameOriginPosts)
 
 	// Operations.

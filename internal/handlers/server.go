@@ -26,13 +26,17 @@ type Config struct {
 	PublicURL   *url.URL // external base URL; the callback is PublicURL + /auth/tesla/callback
 	// SecureCookies is false only for plain-HTTP localhost in `web dev`: the
 	// cookies then drop the Secure flag and the __Host- prefix.
-	SecureCookies  bool
-	OfferedScopes  []string // optional scopes shown on /connect
-	DefaultScopes  []string // pre-checked on /connect
-	SessionKeys    [][]byte // SESSION_KEYS, decoded; first signs
-	PublicKeyPEM   []byte   // served at /.well-known/appspecific/com.tesla.3p.public-key.pem; nil → 404
-	Locale         string   // sent to Tesla's authorize page, default "en-US"
-	TrustedProxies bool     // read X-Forwarded-For for the client IP
+	SecureCookies bool
+	OfferedScopes []string // optional scopes shown on /connect
+	DefaultScopes []string // pre-checked on /connect
+	SessionKeys   [][]byte // SESSION_KEYS, decoded; first signs
+	PublicKeyPEM  []byte   // served at /.well-known/appspecific/com.tesla.3p.public-key.pem; nil → 404
+	Locale        string   // sent to Tesla's authorize page, default "en-US"
+	// CanonicalHost redirects page requests that arrive under another host
+	// name (localhost vs 127.0.0.1) to PublicURL, where the cookies and the
+	// registered redirect URI live. For `web dev`.
+	CanonicalHost  bool
+	TrustedProxies bool // read X-Forwarded-For for the client IP
 }
 
 // Server holds the handlers' dependencies.
