@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -132,7 +131,7 @@ func writeProblem(c echo.Context, ae *appError, ref string) error {
 
 func pageError(status int, heading, message, retry string, err error) *appError {
 	return &appError{Status: status, Type: "page", Title: heading, Heading: heading, Detail: message, RetryURL: retry,
-		Err: fmt.Errorf("%s: %w", heading, orNil(err))}
+		Err: orNil(err)}
 }
 
 func orNil(err error) error {
