@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
@@ -200,14 +199,7 @@ func absoluteURL(v string) bool {
 func parseSessionKeys(v string) ([][]byte, error) {
 	var keys [][]byte
 	for i, part := range strings.Split(v, ",") {
-		part = strings.TrimSpace(part)
-		var b []byte
-		var err error
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-			if b, err = enc.DecodeString(part); err == nil {
-				break
-			}
-		}
+		b, err := seal.DecodeBase64(strings.TrimSpace(part))
 		if err != nil {
 			return nil, fmt.Errorf("key %d is not valid base64", i+1)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 )
@@ -16,16 +15,12 @@ func cmdHealthcheck(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
-		return &configError{"ADDR", "must be host:port"}
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
+	if err := addrFlag("healthcheck", nil, cfg); err != nil { // validates ADDR
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+localAddr(cfg.Addr)+"/readyz", nil)
 	res, err := (&http.Client{Timeout: 3 * time.Second}).Do(req)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)

@@ -27,12 +27,12 @@ func cmdKeys(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		sk := make([]byte, 32)
-		if _, err := rand.Read(sk); err != nil {
+		sk, err := newSessionKey()
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "TOKEN_ENCRYPTION_KEYS entry (put it first to make it primary): %s\nSESSION_KEYS entry (put it first): %s\n",
-			tok, base64.StdEncoding.EncodeToString(sk))
+			tok, sk)
 		return nil
 	case "rotate":
 		fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
@@ -63,4 +63,13 @@ func cmdKeys(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	return &configError{"keys", fmt.Sprintf("unknown subcommand %q (want rotate or generate)", args[0])}
+}
+
+// newSessionKey returns a SESSION_KEYS entry: 32 random bytes, base64.
+func newSessionKey() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate session key: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }

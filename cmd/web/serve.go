@@ -227,3 +227,13 @@ func checkTokenKeys(ctx context.Context, store *db.Store, cfg *Config) error {
 	}
 	return nil
 }
+
+// localAddr is how this machine reaches a listen address: a wildcard host
+// (all interfaces) becomes 127.0.0.1. addr is already validated host:port.
+func localAddr(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

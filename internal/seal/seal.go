@@ -85,7 +85,7 @@ func ParseKeys(s string) (*Keyring, error) {
 		if !ok {
 			return nil, fmt.Errorf("key %d: want id:base64key", i+1)
 		}
-		secret, err := decodeBase64(b64)
+		secret, err := DecodeBase64(b64)
 		if err != nil {
 			return nil, fmt.Errorf("key %q: not valid base64", id)
 		}
@@ -94,7 +94,9 @@ func ParseKeys(s string) (*Keyring, error) {
 	return New(keys)
 }
 
-func decodeBase64(s string) ([]byte, error) {
+// DecodeBase64 accepts standard or URL-safe base64, padded or not: how
+// operators paste keys varies, the bytes do not.
+func DecodeBase64(s string) ([]byte, error) {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {
 			return b, nil
