@@ -25,7 +25,7 @@ Usage:
   web apiclient list | revoke NAME    manage the team's API keys
   web tesla register --domain example.com [--region na|eu|cn]
   web healthcheck                     exit 0 when the local server's /readyz answers 200 (for containers)
-  web tesla-sim [--addr 127.0.0.1:9090 --client-id ID --client-secret S --redirect-uri URL]
+  web tesla-sim [--addr 127.0.0.1:9090 --client-id ID --client-secret S | --public-client --redirect-uri URL]
 
 Configuration: see README.md.
 `

@@ -23,7 +23,9 @@ import (
 
 // cmdServe runs the production server from the environment.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID", "TESLA_CLIENT_SECRET",
+	// TESLA_CLIENT_SECRET is optional: without it the service is a public
+	// client (Tesla's open-source apps), PKCE only.
+	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID",
 		"TOKEN_ENCRYPTION_KEYS", "SESSION_KEYS")
 	if err != nil {
 		return err
@@ -132,6 +134,9 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		return err
 	}
 	tesla := teslaClient(cfg, logger)
+	if tesla.PublicClient() {
+		logger.Info("TESLA_CLIENT_SECRET is empty: acting as a public client (PKCE only, no secret sent; no partner registration)")
+	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	tesla.StartDiscovery(bg)
