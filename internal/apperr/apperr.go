@@ -87,7 +87,9 @@ func (e *Error) Unwrap() error { return e.Err }
 func New(code Code, err error) *Error { return &Error{Code: code, Err: err} }
 
 // Newf is New with a caller-facing detail.
-func Newf(code Code, detail string, err error) *Error { return &Error{Code: code, Detail: detail, Err: err} }
+func Newf(code Code, detail string, err error) *Error {
+	return &Error{Code: code, Detail: detail, Err: err}
+}
 
 // As returns err's *Error, if it has one.
 func As(err error) (*Error, bool) {

@@ -123,4 +123,3 @@ func writeProblem(c echo.Context, ae answer, ref string) error {
 	return jsonEncode(c.Response(), Problem{Type: problemBase + string(ae.code), Title: ae.Title, Status: ae.Status,
 		Detail: ae.Detail, Instance: c.Request().URL.Path, Reference: ref})
 }
-
