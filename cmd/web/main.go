@@ -48,6 +48,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var ces configErrors
+	if errors.As(err, &ces) {
+		for _, ce := range ces {
+			fmt.Fprintf(stderr, "web: configuration: %s\n", oneLine(ce.Error()))
+		}
+		return exitConfig
+	}
 	var ce *configError
 	if errors.As(err, &ce) {
 		fmt.Fprintf(stderr, "web: configuration: %s\n", oneLine(ce.Error()))
