@@ -29,7 +29,8 @@ func (s *Server) connectStart(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, authURL)
 }
 
-// callback completes the login with one call to the link service. Every
+// callback completes the login with one call to the link service
+// (docs/architecture.md, "The OAuth callback"). Every
 // failure renders a friendly page with a reference; nothing of the code or
 // tokens is shown.
 func (s *Server) callback(c echo.Context) error {

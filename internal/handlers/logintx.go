@@ -13,7 +13,9 @@ import (
 )
 
 // loginTTL bounds the login cookie's life; the link service checks the
-// login state's own age.
+// login state's own age. The cookie is encrypted, authenticated and bound
+// to the browser that started the login (see docs/security.md, "Login
+// transaction").
 const loginTTL = link.LoginTTL
 
 type loginCookies struct {

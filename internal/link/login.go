@@ -130,7 +130,8 @@ func providerError(code string) error {
 	return apperr.New(apperr.LoginProviderError, err)
 }
 
-// SafeReturnTo keeps only a relative path on this site (no open redirect).
+// SafeReturnTo keeps only a relative path on this site, so no login ends
+// on another site (see docs/security.md, "Login transaction").
 func SafeReturnTo(v string) string {
 	if v == "" || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.ContainsAny(v, "\\\r\n\t") {
 		return ""
