@@ -39,16 +39,18 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		{name: "dev", args: "[--addr 127.0.0.1:8080]",
+		{name: "dev", args: "[--addr 127.0.0.1:8080] [--sim-addr 127.0.0.1:0] [--allow-remote]",
 			summary: "run with embedded defaults: its own PostgreSQL, the Tesla simulator, development keys",
 			detail: "Runs the whole service for development with nothing set up beforehand.\n" +
 				"PostgreSQL data and development keys live in TESLALINK_DEV_DIR (default .dev).\n" +
 				"Set DATABASE_URL to use your own database, or TESLA_CLIENT_ID (and the other TESLA_*\n" +
 				"variables) to use a real provider instead of the simulator.",
 			flags: []flagDoc{
-				{"addr", "host:port", "127.0.0.1:8080 (or ADDR)", "listen address"},
+				{"addr", "host:port", "127.0.0.1:8080 (or ADDR)", "listen address; loopback only, unless --allow-remote"},
+				{"sim-addr", "host:port", "127.0.0.1:0 (a free port)", "listen address of the Tesla simulator; loopback only, unless --allow-remote"},
+				{"allow-remote", "", "", "allow a non-loopback --addr or --sim-addr (other machines then reach development keys and a known password)"},
 			},
-			examples: []string{"web dev", "web dev --addr 127.0.0.1:9000"},
+			examples: []string{"web dev", "web dev --addr 127.0.0.1:9000 --sim-addr 127.0.0.1:9090"},
 			run:      cmdDev},
 		{name: "serve", args: "[--addr host:port]",
 			summary: "run in production; configuration comes from the environment",
