@@ -19,7 +19,9 @@ import (
 
 // cmdServe runs the production server from the environment.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID", "TESLA_CLIENT_SECRET",
+	// TESLA_CLIENT_SECRET is optional: without it the service is a public
+	// client (Tesla's open-source apps), PKCE only.
+	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID",
 		"TOKEN_ENCRYPTION_KEYS", "SESSION_KEYS")
 	if err != nil {
 		return err
@@ -127,6 +129,10 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := checkTokenKeys(ctx, store, cfg); err != nil {
 		return err
 	}
+	tesla := teslaClient(cfg, logger)
+	if tesla.PublicClient() {
+		logger.Info("TESLA_CLIENT_SECRET is empty: acting as a public client (PKCE only, no secret sent; no partner registration)")
+	}
 	a, err := app.New(app.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, InsecureCookies: cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
@@ -134,7 +140,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		CanonicalHost: cfg.CanonicalHost, RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
 		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute, Logger: logger,
-	}, store, teslaClient(cfg, logger))
+	}, store, tesla)
 	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
 		return &configError{ce.Setting, ce.Err.Error()}
 	}
