@@ -127,6 +127,7 @@ func TestConfigErrorsAllAtOnce(t *testing.T) {
 		t.Fatalf("exit %d, want %d: %s", code, exitConfig, errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	// TESLA_CLIENT_SECRET is optional in serve: empty means a public client.
 	want := []string{"TESLA_CLIENT_ID: is required", "TOKEN_ENCRYPTION_KEYS: is required",
 		"PUBLIC_URL:", "DATABASE_URL:", "TESLA_FLEET_API_EU:", "SESSION_KEYS:", "TOKEN_REFRESH_MARGIN:", "LOG_LEVEL:"}
 	if len(lines) != len(want) {
