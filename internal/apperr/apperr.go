@@ -28,6 +28,7 @@ const (
 	TeslaMisconfigured  Code = "tesla-client-misconfigured"
 	TeslaUnavailable    Code = "tesla-unavailable"
 	DatabaseUnavailable Code = "database-unavailable"
+	TokenKeyUnavailable Code = "token-key-unavailable" // a stored token is sealed with a key this instance lacks
 	CrossSiteRequest    Code = "cross-site-request"
 	CSRF                Code = "csrf"
 	Internal            Code = "internal"
