@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/owner"
 	"teslalink/internal/seal"
 )
 
@@ -58,6 +59,9 @@ type Config struct {
 	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
 	LogLevel        string
 	LogFormat       string
+
+	// ActivityRetention is how long owners' activity is kept (ACTIVITY_RETENTION).
+	ActivityRetention owner.Retention
 }
 
 // env reads variables; lookup is os.LookupEnv except in tests.
@@ -165,6 +169,12 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	} {
 		if *d.dst, err = durationVar(e, d.name, d.def); err != nil {
 			return nil, err
+		}
+	}
+	c.ActivityRetention = owner.DefaultRetention
+	if v := e.get("ACTIVITY_RETENTION", ""); v != "" {
+		if c.ActivityRetention, err = owner.ParseRetention(v); err != nil {
+			return nil, &configError{"ACTIVITY_RETENTION", err.Error()}
 		}
 	}
 	mb, err := intVarAllowZero(e, "TOKEN_CACHE_MB", 32)

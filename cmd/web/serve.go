@@ -16,6 +16,7 @@ import (
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
@@ -157,12 +158,14 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	go func() { rec.Run(bg); close(usageDone) }()
 	go cleanupLoop(bg, store, logger)
 	go links.RunKeepAlive(bg, time.Hour, cfg.KeepAliveAge)
+	owners := owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner")})
+	go owners.RunCleanup(bg, time.Hour)
 
 	app := handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy, CanonicalHost: cfg.CanonicalHost,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache, Logger: logger})
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Owners: owners, Sessions: sessions, Usage: rec, Cache: cache, Logger: logger})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/seal"
 	"teslalink/internal/session"
@@ -73,6 +74,7 @@ type Env struct {
 	App     *handlers.Server
 	Tesla   *oidc.Client
 	Links   *link.Service
+	Owners  *owner.Service
 	Usage   *usage.Recorder
 	Cache   *tokencache.Cache // nil with Options.NoCache
 	Keys    *seal.Keyring
@@ -171,6 +173,7 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	e.Usage = usage.New(store, time.Hour, logger)
+	e.Owners = owner.New(owner.Config{Store: store, Logger: logger.With("component", "owner"), Now: now})
 	if !opts.NoCache {
 		e.Cache = tokencache.New(time.Minute, 8<<20, logger.With("component", "tokencache"))
 		cctx, cancel := context.WithCancel(context.Background())
@@ -183,7 +186,7 @@ func New(t testing.TB, opts Options) *Env {
 		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
 		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
 		SessionKeys: [][]byte{sessKey},
-	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Cache: e.Cache, Logger: logger, Now: now})
+	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Owners: e.Owners, Sessions: sessions, Usage: e.Usage, Cache: e.Cache, Logger: logger, Now: now})
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
 		e.Server.Start()
