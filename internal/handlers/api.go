@@ -30,6 +30,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
 	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
 	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
+	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
 }
 
 func (s *Server) openapiDoc(c echo.Context) error {

@@ -42,10 +42,14 @@ func (s *Server) connectForm(c echo.Context) error {
 }
 
 func (s *Server) account(c echo.Context) error {
-	_, l, err := s.ownerLink(c)
+	o, l, err := s.ownerLink(c)
 	if errors.Is(err, errNotSignedIn) || errors.Is(err, db.ErrNotFound) {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
+	if err != nil {
+		return err
+	}
+	pageNo, err := accountPageParam(c)
 	if err != nil {
 		return err
 	}
@@ -87,6 +91,12 @@ func (s *Server) account(c echo.Context) error {
 			page.VehiclesNote = "Tesla lists no vehicles on this account."
 		}
 	}
+	// Read last: listing the vehicles may have refreshed the token.
+	activity, err := s.owners.Activity(ctx, o.ownerID, pageNo)
+	if err != nil {
+		return err
+	}
+	page.Activity = activityView(activity.Entries, activity.Page, activity.More)
 	return s.render(c, http.StatusOK, templates.Account(page))
 }
 
