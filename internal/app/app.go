@@ -99,8 +99,11 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{Store: store, Tesla: tesla, cfg: cfg, log: logger}
+	if cfg.TokenCacheBytes > 0 {
+		a.Cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
+	}
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes})
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
 		cookieName = "teslalink"
@@ -111,21 +114,18 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		return nil, &ConfigError{Setting: "SESSION_KEYS", Err: err}
 	}
 	a.Sessions = sessions
-	if cfg.TokenCacheBytes > 0 {
-		a.Cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
-	}
 	flush := cfg.UsageFlush
 	if flush <= 0 {
 		flush = 10 * time.Second
 	}
 	a.Usage = usage.New(store, flush, logger.With("component", "usage"))
 	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
-		Now: cfg.Now})
+		Now: cfg.Now, Cache: a.Cache})
 	a.Server = handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookies,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage,
 		Logger: logger, Now: cfg.Now})
 	return a, nil
 }

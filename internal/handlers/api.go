@@ -12,7 +12,6 @@ import (
 	"teslalink/internal/apikey"
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
-	"teslalink/internal/tokencache"
 )
 
 //go:embed openapi.yaml
@@ -28,7 +27,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1 := g.Group("/v1")
 	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false))
 	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
-	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
+	v1.POST("/links/:id/token", s.apiToken) // authorised by the link service, with its token cache
 	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
 	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
 }
@@ -51,38 +50,27 @@ var errAPIKeyInvalid = apperr.New(apperr.Unauthenticated, errors.New("unknown or
 // apiKey authenticates the request's bearer key and checks that it holds
 // scope. With withLink, the link named by :id is read in the same database
 // round trip and a missing link answers 404 (only after the key passed).
-// On the token route the client and link may come from the token cache,
-// which every revocation evicts on every instance within milliseconds.
 func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			h := c.Response().Header()
-			key, ok := bearer(c.Request())
-			if !ok {
-				h.Set("WWW-Authenticate", apiRealm)
-				return errAPIKeyMissing
-			}
-			if !apikey.WellFormed(key) {
-				h.Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
-				return errAPIKeyInvalid
+			key, err := bearerKey(c)
+			if err != nil {
+				return err
 			}
 			linkID := ""
 			if withLink {
 				linkID = c.Param("id")
 			}
-			// Only the token route may use the cache's partial link (hot fields only).
-			client, l, err := s.authenticate(c, key, linkID, scope == apikey.ScopeTokensIssue)
+			client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), apikey.Hash(key), linkID)
 			if errors.Is(err, db.ErrUnknownKey) {
-				h.Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
-				return errAPIKeyInvalid
+				err = apperr.New(apperr.Unauthenticated, err)
+			} else if err == nil && !slices.Contains(client.Scopes, scope) {
+				err = apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
+					errors.New("api client "+client.Name+" lacks "+scope))
 			}
 			if err != nil {
+				challenge(c, err, scope)
 				return err
-			}
-			if !slices.Contains(client.Scopes, scope) {
-				h.Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)
-				return apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
-					errors.New("api client "+client.Name+" lacks "+scope))
 			}
 			c.Set(ctxAPIClient, client)
 			if withLink {
@@ -96,24 +84,29 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 	}
 }
 
-// authenticate finds the key's client and the link, from the token cache
-// when it has both, else in one database round trip (then cached).
-func (s *Server) authenticate(c echo.Context, key, linkID string, useCache bool) (*db.APIClient, *db.Link, error) {
-	hash := apikey.Hash(key)
-	if s.cache == nil || !useCache {
-		return s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
+// bearerKey returns the request's API key when it is well formed, else the
+// 401 to answer (with its WWW-Authenticate challenge).
+func bearerKey(c echo.Context) (string, error) {
+	key, ok := bearer(c.Request())
+	if !ok {
+		c.Response().Header().Set("WWW-Authenticate", apiRealm)
+		return "", errAPIKeyMissing
 	}
-	var h [32]byte
-	copy(h[:], hash)
-	if cl, l, ok := s.cache.Get(h, linkID); ok {
-		return &db.APIClient{ID: cl.ID, Name: cl.Name, Scopes: cl.Scopes}, l, nil
+	if !apikey.WellFormed(key) {
+		c.Response().Header().Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
+		return "", errAPIKeyInvalid
 	}
-	gen := s.cache.Gen()
-	client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
-	if err == nil {
-		s.cache.Put(gen, h, tokencache.Client{ID: client.ID, Name: client.Name, Scopes: client.Scopes}, l)
+	return key, nil
+}
+
+// challenge sets the WWW-Authenticate header for a refused key (RFC 6750).
+func challenge(c echo.Context, err error, scope string) {
+	switch apperr.CodeOf(err) {
+	case apperr.Unauthenticated:
+		c.Response().Header().Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
+	case apperr.InsufficientScope:
+		c.Response().Header().Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)
 	}
-	return client, l, err
 }
 
 // bearer returns the credentials of an "Authorization: Bearer ..." header.

@@ -17,7 +17,6 @@ import (
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/session"
-	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
 )
 
@@ -49,15 +48,12 @@ type Server struct {
 	owners   *owner.Service
 	sessions *session.Store
 	usage    *usage.Recorder
-	cache    *tokencache.Cache
-	// vehicleList keeps vehicle lists for the account page for a minute.
-	vehicleList *vehicleCache
-	log         *slog.Logger
-	now         func() time.Time
-	login       *loginCookies
-	cssPath     string
-	icoPath     string
-	echo        *echo.Echo
+	log      *slog.Logger
+	now      func() time.Time
+	login    *loginCookies
+	cssPath  string
+	icoPath  string
+	echo     *echo.Echo
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
 }
@@ -70,7 +66,6 @@ type Deps struct {
 	Owners   *owner.Service
 	Sessions *session.Store
 	Usage    *usage.Recorder
-	Cache    *tokencache.Cache // optional; nil reads every API request from the database
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -84,14 +79,13 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Locale = "en-US"
 	}
 	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, owners: deps.Owners, sessions: deps.Sessions,
-		usage: deps.Usage, cache: deps.Cache, log: deps.Logger, now: deps.Now}
+		usage: deps.Usage, log: deps.Logger, now: deps.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.vehicleList = newVehicleCache(time.Minute)
 	s.login = newLoginCookies(cfg.SessionKeys, cfg.SecureCookies)
 	s.cssPath, s.icoPath = staticPaths()
 	e := echo.New()
@@ -108,12 +102,3 @@ func New(cfg Config, deps Deps) *Server {
 
 // Handler is the HTTP handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
-
-// forget drops a link this instance just changed from the token cache; the
-// database's change notification tells the other instances.
-func (s *Server) forget(linkID string) {
-	s.vehicleList.forget(linkID)
-	if s.cache != nil {
-		s.cache.InvalidateLink(linkID)
-	}
-}
