@@ -115,13 +115,15 @@ func startDevPostgres(ctx context.Context, devDir string, logger *slog.Logger) (
 	dataDir := filepath.Join(devDir, "pgdata")
 	if !pgcluster.Reachable(dataDir) {
 		// Running as root, the server runs as the postgres user, which cannot
-		// enter this checkout: keep the data in a per-checkout folder it can reach.
+		// enter this checkout: keep the data in a per-checkout folder it can
+		// reach, private to it, that nobody else can have planted.
 		abs, _ := filepath.Abs(dataDir)
 		sum := sha256.Sum256([]byte(abs))
-		dataDir = filepath.Join(os.TempDir(), "teslalink-dev-"+hex.EncodeToString(sum[:6]), "pgdata")
-		if err := os.MkdirAll(filepath.Dir(dataDir), 0o755); err != nil {
-			return nil, err
+		parent := filepath.Join(os.TempDir(), "teslalink-dev-"+hex.EncodeToString(sum[:6]))
+		if err := pgcluster.PrivateDir(parent); err != nil {
+			return nil, fmt.Errorf("dev PostgreSQL data: %w", err)
 		}
+		dataDir = filepath.Join(parent, "pgdata")
 	}
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: logger.With("component", "postgres")})
 	if err != nil {
