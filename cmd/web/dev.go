@@ -42,7 +42,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.InsecureCookie = cfg.PublicURL.Scheme != "https"
 	cfg.CanonicalHost = true
 	logger := newLogger(cfg, stdout)
-	devDir := envOr("TESLALINK_DEV_DIR", ".dev")
+	devDir := devDir()
 	if err := os.MkdirAll(devDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", devDir, err)
 	}
@@ -58,6 +58,15 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer cluster.Stop()
 		cfg.DatabaseURL = cluster.URL("teslalink")
 		fmt.Fprintf(stdout, "PostgreSQL: data in %s (kept between runs); psql: psql %q\n", cluster.DataDir(), cfg.DatabaseURL)
+		removeRecord, err := writeDevRecord(devDir, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer removeRecord()
+		fmt.Fprintf(stdout, "Operator commands in this checkout (web apiclient, web keys, web webhook) use this database while web dev runs.\n")
+	}
+	if err := devAPIKey(ctx, cfg, stdout); err != nil {
+		return err
 	}
 
 	simNote := ""
