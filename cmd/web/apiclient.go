@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"teslalink/internal/apikey"
 	"teslalink/internal/db"
@@ -18,7 +19,7 @@ import (
 // cmdAPIClient manages the team's API keys: create, list, revoke.
 func cmdAPIClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"apiclient", "want 'create NAME [--scopes ...]', 'list' or 'revoke NAME'"}
+		return &configError{"apiclient", "want 'create NAME [--scopes ...] [--display-name ...]', 'list' or 'revoke NAME'"}
 	}
 	switch args[0] {
 	case "create":
@@ -60,8 +61,12 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 	fs := flag.NewFlagSet("apiclient create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	scopesFlag := fs.String("scopes", strings.Join(apikey.DefaultScopes, ","), "comma-separated API scopes: "+strings.Join(apikey.Scopes, ", "))
+	display := fs.String("display-name", "", "the name owners see when this client starts a link session (default: NAME)")
 	if err := fs.Parse(args); err != nil {
 		return &configError{"apiclient create", err.Error()}
+	}
+	if d := *display; len(d) > 100 || strings.ContainsFunc(d, unicode.IsControl) {
+		return &configError{"--display-name", "must be at most 100 characters without control characters"}
 	}
 	if name == "" && fs.NArg() == 1 {
 		name = fs.Arg(0)
@@ -86,6 +91,11 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 		}
 		if err != nil {
 			return err
+		}
+		if *display != "" {
+			if err := store.SetAPIClientDisplayName(ctx, c.Name, *display); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stdout, "API client %q created with scopes %s.\n\n", c.Name, strings.Join(c.Scopes, ", "))
 		fmt.Fprintf(stdout, "API key (shown only this once; only its hash is stored, it cannot be shown again):\n\n    %s\n\n", key.Secret)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/linksession"
 	"teslalink/internal/seal"
 )
 
@@ -53,11 +54,16 @@ type Config struct {
 	UsageFlush      time.Duration
 	KeepAliveAge    time.Duration
 	TokenCacheBytes int // 0 turns the token cache off
-	TrustProxy      bool
-	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
-	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
-	LogLevel        string
-	LogFormat       string
+	// ReturnURLs is LINK_RETURN_URLS (nil when unset); ReturnLoopback also
+	// allows loopback return URLs (`web dev`).
+	ReturnURLs     *linksession.Allowlist
+	ReturnLoopback bool
+	LinkSessionTTL time.Duration
+	TrustProxy     bool
+	InsecureCookie bool // plain-HTTP localhost in `web dev` only
+	CanonicalHost  bool // `web dev`: send other host names to PUBLIC_URL
+	LogLevel       string
+	LogFormat      string
 }
 
 // env reads variables; lookup is os.LookupEnv except in tests.
@@ -162,9 +168,15 @@ func loadConfig(e env, required ...string) (*Config, error) {
 		{"TOKEN_REFRESH_MARGIN", 5 * time.Minute, &c.RefreshMargin},
 		{"USAGE_FLUSH_INTERVAL", 10 * time.Second, &c.UsageFlush},
 		{"TOKEN_KEEPALIVE_AGE", 30 * 24 * time.Hour, &c.KeepAliveAge},
+		{"LINK_SESSION_TTL", linksession.DefaultTTL, &c.LinkSessionTTL},
 	} {
 		if *d.dst, err = durationVar(e, d.name, d.def); err != nil {
 			return nil, err
+		}
+	}
+	if v := e.get("LINK_RETURN_URLS", ""); v != "" {
+		if c.ReturnURLs, err = linksession.ParseAllowlist(v); err != nil {
+			return nil, &configError{"LINK_RETURN_URLS", err.Error() + " (want absolute https URLs, comma-separated, e.g. https://app.example.com/tesla/done)"}
 		}
 	}
 	mb, err := intVarAllowZero(e, "TOKEN_CACHE_MB", 32)

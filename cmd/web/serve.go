@@ -15,6 +15,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
@@ -158,11 +159,21 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	go cleanupLoop(bg, store, logger)
 	go links.RunKeepAlive(bg, time.Hour, cfg.KeepAliveAge)
 
+	allow := cfg.ReturnURLs
+	if cfg.ReturnLoopback {
+		allow = linksession.LoopbackAllowlist(allow)
+	}
+	if allow.Empty() {
+		logger.Info("link sessions are refused until LINK_RETURN_URLS is set")
+	}
+	sessionsSvc := linksession.New(linksession.Config{Store: store, Allowlist: allow, TTL: cfg.LinkSessionTTL,
+		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, Logger: logger.With("component", "linksession")})
 	app := handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy, CanonicalHost: cfg.CanonicalHost,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache, Logger: logger})
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache,
+		LinkSessions: sessionsSvc, Logger: logger})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -64,6 +64,9 @@ func classify(err error) *appError {
 			return &appError{Status: he.Code, Type: "bad-request", Title: http.StatusText(he.Code), Detail: "The request could not be understood.", RetryURL: "/", Err: err}
 		}
 	}
+	if ae := linkSessionError(err); ae != nil {
+		return ae
+	}
 	var unavailable *link.UnavailableError
 	switch {
 	case errors.Is(err, db.ErrNotFound):

@@ -23,6 +23,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/seal"
@@ -54,6 +55,11 @@ type Options struct {
 	Provider *Provider
 	// NoCache runs without the token cache (every API request reads the database).
 	NoCache bool
+	// ReturnURLs is the link sessions' return-URL allowlist; nil allows
+	// loopback URLs, as `web dev` does. &linksession.Allowlist{} allows none.
+	ReturnURLs *linksession.Allowlist
+	// LinkSessionTTL is how long a session URL works; 0: the default.
+	LinkSessionTTL time.Duration
 }
 
 // Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
@@ -65,20 +71,22 @@ type Provider struct {
 
 // Env is one running teslalink with its simulator and database.
 type Env struct {
-	T       testing.TB
-	Sim     *teslasim.Sim
-	Store   *db.Store
-	DBURL   string
-	Server  *httptest.Server
-	App     *handlers.Server
-	Tesla   *oidc.Client
-	Links   *link.Service
-	Usage   *usage.Recorder
-	Cache   *tokencache.Cache // nil with Options.NoCache
-	Keys    *seal.Keyring
-	KeySpec string
-	Logs    *LogBuffer
-	URL     string
+	T      testing.TB
+	Sim    *teslasim.Sim
+	Store  *db.Store
+	DBURL  string
+	Server *httptest.Server
+	App    *handlers.Server
+	Tesla  *oidc.Client
+	Links  *link.Service
+	// LinkSessions runs the team's link sessions.
+	LinkSessions *linksession.Service
+	Usage        *usage.Recorder
+	Cache        *tokencache.Cache // nil with Options.NoCache
+	Keys         *seal.Keyring
+	KeySpec      string
+	Logs         *LogBuffer
+	URL          string
 
 	provider *Provider // Options.Provider, nil with the simulator
 }
@@ -178,12 +186,20 @@ func New(t testing.TB, opts Options) *Env {
 		go func() { e.Cache.Run(cctx, store); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
+	allow := opts.ReturnURLs
+	if allow == nil {
+		allow = linksession.LoopbackAllowlist(nil)
+	}
+	e.LinkSessions = linksession.New(linksession.Config{Store: store, Allowlist: allow, TTL: opts.LinkSessionTTL,
+		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"}, Now: now,
+		Logger: logger.With("component", "linksession")})
 	pub, _ := url.Parse(e.URL)
 	e.App = handlers.New(handlers.Config{
 		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
 		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
 		SessionKeys: [][]byte{sessKey},
-	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Cache: e.Cache, Logger: logger, Now: now})
+	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Cache: e.Cache,
+		LinkSessions: e.LinkSessions, Logger: logger, Now: now})
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
 		e.Server.Start()
