@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +18,7 @@ import (
 // cmdAPIClient manages the team's API keys: create, list, revoke.
 func cmdAPIClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"apiclient", "want 'create NAME [--scopes ...] [--display-name ...]', 'list' or 'revoke NAME'"}
+		return &configError{"apiclient", "want 'create NAME [--scopes ...]', 'list' or 'revoke NAME'"}
 	}
 	switch args[0] {
 	case "create":
@@ -58,15 +57,9 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("apiclient create", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	scopesFlag := fs.String("scopes", strings.Join(apikey.DefaultScopes, ","), "comma-separated API scopes: "+strings.Join(apikey.Scopes, ", "))
-	display := fs.String("display-name", "", "the name owners see when this client starts a link session (default: NAME)")
-	if err := fs.Parse(args); err != nil {
-		return &configError{"apiclient create", err.Error()}
-	}
-	if d := *display; len(d) > 100 || strings.ContainsFunc(d, unicode.IsControl) {
-		return &configError{"--display-name", "must be at most 100 characters without control characters"}
+	fs, err := findCommand("apiclient create").parseFlags(args)
+	if err != nil {
+		return err
 	}
 	if name == "" && fs.NArg() == 1 {
 		name = fs.Arg(0)
@@ -76,9 +69,13 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 	if err := validClientName(name); err != nil {
 		return &configError{"apiclient create NAME", err.Error()}
 	}
-	scopes, err := apikey.ParseScopes(*scopesFlag)
+	scopes, err := apikey.ParseScopes(flagString(fs, "scopes"))
 	if err != nil {
 		return &configError{"--scopes", err.Error()}
+	}
+	display := flagString(fs, "display-name")
+	if len(display) > 100 || strings.ContainsFunc(display, unicode.IsControl) {
+		return &configError{"--display-name", "must be at most 100 characters without control characters"}
 	}
 	key, err := apikey.New()
 	if err != nil {
@@ -92,8 +89,8 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 		if err != nil {
 			return err
 		}
-		if *display != "" {
-			if err := store.SetAPIClientDisplayName(ctx, c.Name, *display); err != nil {
+		if display != "" {
+			if err := store.SetAPIClientDisplayName(ctx, c.Name, display); err != nil {
 				return err
 			}
 		}

@@ -12,19 +12,17 @@ import (
 	"slices"
 	"time"
 
+	"teslalink/internal/app"
 	"teslalink/internal/db"
-	"teslalink/internal/handlers"
-	"teslalink/internal/link"
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
-	"teslalink/internal/session"
-	"teslalink/internal/tokencache"
-	"teslalink/internal/usage"
 )
 
 // cmdServe runs the production server from the environment.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID", "TESLA_CLIENT_SECRET",
+	// TESLA_CLIENT_SECRET is optional: without it the service is a public
+	// client (Tesla's open-source apps), PKCE only.
+	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID",
 		"TOKEN_ENCRYPTION_KEYS", "SESSION_KEYS")
 	if err != nil {
 		return err
@@ -133,53 +131,32 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		return err
 	}
 	tesla := teslaClient(cfg, logger)
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	tesla.StartDiscovery(bg)
-
-	links := link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		RefreshMargin: cfg.RefreshMargin})
-	cookieName := "__Host-teslalink"
-	if cfg.InsecureCookie {
-		cookieName = "teslalink"
+	if tesla.PublicClient() {
+		logger.Info("TESLA_CLIENT_SECRET is empty: acting as a public client (PKCE only, no secret sent; no partner registration)")
 	}
-	sessions, err := session.New(store, cfg.SessionKeys, session.Options{CookieName: cookieName, Secure: !cfg.InsecureCookie,
-		IdleTimeout: cfg.SessionIdle, MaxAge: cfg.SessionMaxAge})
-	if err != nil {
-		return &configError{"SESSION_KEYS", err.Error()}
-	}
-	var cache *tokencache.Cache
-	if cfg.TokenCacheBytes > 0 {
-		cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
-		go cache.Run(bg, store)
-	}
-	rec := usage.New(store, cfg.UsageFlush, logger.With("component", "usage"))
-	usageDone := make(chan struct{})
-	go func() { rec.Run(bg); close(usageDone) }()
-	go cleanupLoop(bg, store, logger)
-	go links.RunKeepAlive(bg, time.Hour, cfg.KeepAliveAge)
-
-	allow := cfg.ReturnURLs
-	if cfg.ReturnLoopback {
-		allow = linksession.LoopbackAllowlist(allow)
-	}
-	if allow.Empty() {
-		logger.Info("link sessions are refused until LINK_RETURN_URLS is set")
-	}
-	sessionsSvc := linksession.New(linksession.Config{Store: store, Allowlist: allow, TTL: cfg.LinkSessionTTL,
-		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, Logger: logger.With("component", "linksession")})
-	app := handlers.New(handlers.Config{
-		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
+	a, err := app.New(app.Config{
+		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, InsecureCookies: cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
-		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy, CanonicalHost: cfg.CanonicalHost,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache,
-		LinkSessions: sessionsSvc, Logger: logger})
+		TokenKeys: cfg.TokenKeys, PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
+		CanonicalHost: cfg.CanonicalHost, RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
+		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
+		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute, Logger: logger,
+		ReturnURLs: returnURLs(cfg), LinkSessionTTL: cfg.LinkSessionTTL,
+	}, store, tesla)
+	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
+		return &configError{ce.Setting, ce.Err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	a.Start(ctx)
+	defer a.Stop()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
@@ -199,28 +176,9 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("graceful shutdown incomplete", "error", err)
 	}
-	stopBG()
-	<-usageDone
+	a.Stop()
 	logger.Info("stopped")
 	return nil
-}
-
-// cleanupLoop deletes expired sessions and consumed login states now and then.
-func cleanupLoop(ctx context.Context, store *db.Store, logger *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		if n, err := store.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			logger.Warn("cleanup failed", "error", err)
-		} else if n > 0 {
-			logger.Info("expired sessions removed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // checkTokenKeys refuses to start when stored tokens were sealed with a key
@@ -247,4 +205,13 @@ func localAddr(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// returnURLs is the link sessions' allowlist: LINK_RETURN_URLS, plus any
+// loopback URL in `web dev`.
+func returnURLs(cfg *Config) *linksession.Allowlist {
+	if cfg.ReturnLoopback {
+		return linksession.LoopbackAllowlist(cfg.ReturnURLs)
+	}
+	return cfg.ReturnURLs
 }
