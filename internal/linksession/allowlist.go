@@ -26,17 +26,17 @@ type entry struct {
 // ParseAllowlist reads a comma-separated list of URL prefixes.
 func ParseAllowlist(v string) (*Allowlist, error) {
 	a := &Allowlist{}
-	for _, raw := range strings.Split(v, ",") {
+	for i, raw := range strings.Split(v, ",") {
 		raw = strings.TrimSpace(raw)
 		if raw == "" {
 			continue
 		}
 		u, err := checkURL(raw)
 		if err != nil {
-			return nil, fmt.Errorf("entry %q: %w", raw, err)
+			return nil, fmt.Errorf("entry %d %w", i+1, err) // never the value: it may hold a password
 		}
 		if u.RawQuery != "" || u.ForceQuery {
-			return nil, fmt.Errorf("entry %q: must not have a query", raw)
+			return nil, fmt.Errorf("entry %d must not have a query", i+1)
 		}
 		a.entries = append(a.entries, entry{scheme: u.Scheme, host: strings.ToLower(u.Hostname()), port: portOf(u),
 			path: strings.TrimRight(u.EscapedPath(), "/")})
