@@ -182,7 +182,8 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 }
 
 // checkTokenKeys refuses to start when stored tokens were sealed with a key
-// that is not configured: they could never be opened (SECURITY.md 23).
+// that is not configured: they could never be opened (see docs/security.md,
+// "Tokens at rest").
 func checkTokenKeys(ctx context.Context, store *db.Store, cfg *Config) error {
 	ids, err := store.TokenKeyIDs(ctx)
 	if err != nil {
