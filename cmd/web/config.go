@@ -12,6 +12,7 @@ import (
 
 	"teslalink/internal/db"
 	"teslalink/internal/linksession"
+	"teslalink/internal/owner"
 	"teslalink/internal/seal"
 )
 
@@ -92,6 +93,9 @@ type Config struct {
 	CanonicalHost  bool // `web dev`: send other host names to PUBLIC_URL
 	LogLevel       string
 	LogFormat      string
+
+	// ActivityRetention is how long owners' activity is kept (ACTIVITY_RETENTION).
+	ActivityRetention owner.Retention
 }
 
 // env reads variables; lookup is os.LookupEnv except in tests.
@@ -203,6 +207,12 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	if v := e.get("LINK_RETURN_URLS", ""); v != "" {
 		if c.ReturnURLs, err = linksession.ParseAllowlist(v); err != nil {
 			errs = append(errs, &configError{"LINK_RETURN_URLS", err.Error() + " (want absolute https URLs, comma-separated, e.g. https://app.example.com/tesla/done)"})
+		}
+	}
+	c.ActivityRetention = owner.DefaultRetention
+	if v := e.get("ACTIVITY_RETENTION", ""); v != "" {
+		if c.ActivityRetention, err = owner.ParseRetention(v); err != nil {
+			return nil, &configError{"ACTIVITY_RETENTION", err.Error()}
 		}
 	}
 	mb, err := intVarAllowZero(e, "TOKEN_CACHE_MB", 32)

@@ -140,7 +140,8 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		TokenKeys: cfg.TokenKeys, PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
 		CanonicalHost: cfg.CanonicalHost, RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
-		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute, Logger: logger,
+		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute,
+		ActivityRetention: cfg.ActivityRetention, Logger: logger,
 		ReturnURLs: returnURLs(cfg), LinkSessionTTL: cfg.LinkSessionTTL,
 	}, store, tesla)
 	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {

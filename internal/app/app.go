@@ -18,6 +18,7 @@ import (
 	"teslalink/internal/link"
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/seal"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
@@ -64,6 +65,9 @@ type Config struct {
 	// CleanupInterval is how often expired sessions and login states are
 	// deleted; 0 turns the cleanup loop off.
 	CleanupInterval time.Duration
+	// ActivityRetention is how long owners' activity is kept (deleted hourly
+	// when CleanupInterval is set); zero: 13 months.
+	ActivityRetention owner.Retention
 
 	Logger *slog.Logger
 }
@@ -73,6 +77,7 @@ type App struct {
 	Store    *db.Store
 	Tesla    *oidc.Client
 	Links    *link.Service
+	Owners   *owner.Service
 	Sessions *session.Store
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // nil when TokenCacheBytes is 0
@@ -104,7 +109,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	}
 	a := &App{Store: store, Tesla: tesla, cfg: cfg, log: logger}
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin})
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
 		cookieName = "teslalink"
@@ -126,11 +131,13 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	a.LinkSessions = linksession.New(linksession.Config{Store: store, Allowlist: cfg.ReturnURLs, TTL: cfg.LinkSessionTTL,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, Now: cfg.Now,
 		Logger: logger.With("component", "linksession")})
+	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
+		Now: cfg.Now})
 	a.Server = handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookies,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
 		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now})
 	return a, nil
 }
@@ -162,6 +169,7 @@ func (a *App) Start(ctx context.Context) {
 	}
 	if a.cfg.CleanupInterval > 0 {
 		a.spawn(func() { cleanupLoop(bg, a.Store, a.cfg.CleanupInterval, a.log) })
+		a.spawn(func() { a.Owners.RunCleanup(bg, time.Hour) })
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/linksession"
 )
 
@@ -91,8 +92,7 @@ func readJSONBody(r *http.Request, dst any, allowed ...string) error {
 		return badRequest("The request body could not be read.")
 	}
 	if len(raw) > maxJSONBody {
-		return &appError{Status: http.StatusRequestEntityTooLarge, Type: "too-large", Title: "Request too large",
-			Detail: "The request body is too large.", Err: errors.New("json body too large")}
+		return apperr.New(apperr.TooLarge, errors.New("json body too large"))
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {

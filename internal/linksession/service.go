@@ -21,6 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 )
 
@@ -35,23 +36,25 @@ const (
 	maxRef     = 200
 )
 
-// Errors the handlers map to pages and problems.
+// Errors callers see. Each is an *apperr.Error; the owner's pages get
+// the LinkSession* codes, the API the claim codes.
 var (
-	ErrUnknown       = errors.New("no such link session")
-	ErrExpired       = errors.New("link session expired")
-	ErrUsed          = errors.New("link session already used")
-	ErrNotLinked     = errors.New("link session did not end with a link")
-	ErrCodeInvalid   = errors.New("claim code does not match")
-	ErrCodeUsed      = errors.New("claim code already used")
-	ErrCodeExpired   = errors.New("claim code expired")
-	ErrClaimMismatch = errors.New("external_ref differs from the session's")
-	ErrLinkRevoked   = errors.New("the link was revoked before the claim")
+	errUnknown       = apperr.New(apperr.LinkSessionUnknown, errors.New("no such link session"))
+	errExpired       = apperr.New(apperr.LinkSessionExpired, errors.New("link session expired"))
+	errUsed          = apperr.New(apperr.LinkSessionUsed, errors.New("link session already used"))
+	errClaimUnknown  = apperr.Newf(apperr.NotFound, "No such link session.", errors.New("no such link session for this client"))
+	errNotLinked     = apperr.New(apperr.LinkSessionNotLinked, errors.New("link session did not end with a link"))
+	errCodeInvalid   = apperr.New(apperr.ClaimCodeInvalid, errors.New("claim code does not match"))
+	errCodeUsed      = apperr.New(apperr.ClaimCodeUsed, errors.New("claim code already used"))
+	errCodeExpired   = apperr.New(apperr.ClaimCodeExpired, errors.New("claim code expired"))
+	errClaimMismatch = apperr.New(apperr.ClaimMismatch, errors.New("external_ref differs from the session's"))
+	errLinkRevoked   = apperr.Newf(apperr.LinkRevoked, "The owner revoked the link before it was claimed. Nothing was bound.",
+		errors.New("link revoked before the claim"))
 )
 
-// InvalidError is a request field that is missing or malformed.
-type InvalidError struct{ Field, Reason string }
-
-func (e *InvalidError) Error() string { return e.Field + " " + e.Reason }
+func invalid(field, reason string) error {
+	return apperr.Newf(apperr.InvalidRequest, field+" "+reason+".", errors.New(field+" "+reason))
+}
 
 // Config holds the Service's dependencies.
 type Config struct {
@@ -112,14 +115,15 @@ func (s *Service) Create(ctx context.Context, clientID int64, in CreateRequest) 
 		return nil, err
 	}
 	if utf8.RuneCountInString(in.State) > maxState || !printable(in.State) {
-		return nil, &InvalidError{"state", fmt.Sprintf("must be at most %d printable characters", maxState)}
+		return nil, invalid("state", fmt.Sprintf("must be at most %d printable characters", maxState))
 	}
 	if in.ReturnURL == "" {
-		return nil, &InvalidError{"return_url", "is required"}
+		return nil, invalid("return_url", "is required")
 	}
 	u, err := s.cfg.Allowlist.Check(in.ReturnURL)
 	if err != nil {
-		return nil, err
+		return nil, apperr.Newf(apperr.ReturnURLNotAllowed,
+			"return_url "+strings.TrimPrefix(err.Error(), ErrNotAllowed.Error()+": ")+".", err)
 	}
 	scopes := in.Scopes
 	if scopes == nil {
@@ -128,15 +132,15 @@ func (s *Service) Create(ctx context.Context, clientID int64, in CreateRequest) 
 	var clean []string
 	for _, sc := range scopes {
 		if !slices.Contains(s.cfg.OfferedScopes, sc) {
-			return nil, &InvalidError{"scopes", fmt.Sprintf("names %q, which this service does not offer (offered: %s)",
-				sc, strings.Join(s.cfg.OfferedScopes, ", "))}
+			return nil, invalid("scopes", fmt.Sprintf("names %q, which this service does not offer (offered: %s)",
+				sc, strings.Join(s.cfg.OfferedScopes, ", ")))
 		}
 		if !slices.Contains(clean, sc) {
 			clean = append(clean, sc)
 		}
 	}
 	if len(clean) == 0 {
-		return nil, &InvalidError{"scopes", "must name at least one scope"}
+		return nil, invalid("scopes", "must name at least one scope")
 	}
 	id := idPrefix + random(idBytes)
 	now := s.now()
@@ -153,7 +157,7 @@ func (s *Service) Create(ctx context.Context, clientID int64, in CreateRequest) 
 // ValidExternalRef checks a team user id: 1 to 200 printable characters.
 func ValidExternalRef(ref string) error {
 	if ref == "" || utf8.RuneCountInString(ref) > maxRef || !printable(ref) {
-		return &InvalidError{"external_ref", fmt.Sprintf("must be 1 to %d printable characters", maxRef)}
+		return invalid("external_ref", fmt.Sprintf("must be 1 to %d printable characters", maxRef))
 	}
 	return nil
 }
@@ -191,30 +195,30 @@ func (s *Service) Open(ctx context.Context, id string) (*db.LinkSession, error) 
 
 func (s *Service) lookup(ctx context.Context, id string) (*db.LinkSession, error) {
 	if !ValidID(id) {
-		return nil, ErrUnknown
+		return nil, errUnknown
 	}
 	ls, err := s.cfg.Store.GetLinkSession(ctx, hashID(id))
 	if errors.Is(err, db.ErrNotFound) {
-		return nil, ErrUnknown
+		return nil, errUnknown
 	}
 	return ls, err
 }
 
 func (s *Service) usable(ls *db.LinkSession) error {
 	if ls.Status != db.SessionPending {
-		return ErrUsed
+		return errUsed
 	}
 	if !s.now().Before(ls.ExpiresAt) {
-		return ErrExpired
+		return errExpired
 	}
 	return nil
 }
 
 // Start spends the session URL: the owner goes on to Tesla now. Of two
-// concurrent starts, one gets ErrUsed.
+// concurrent starts, one gets errUsed.
 func (s *Service) Start(ctx context.Context, id string) (*db.LinkSession, error) {
 	if !ValidID(id) {
-		return nil, ErrUnknown
+		return nil, errUnknown
 	}
 	ls, err := s.cfg.Store.StartLinkSession(ctx, hashID(id), s.now())
 	if errors.Is(err, db.ErrSessionNotPending) {
@@ -224,7 +228,7 @@ func (s *Service) Start(ctx context.Context, id string) (*db.LinkSession, error)
 		if err := s.usable(ls); err != nil {
 			return nil, err
 		}
-		return nil, ErrUsed
+		return nil, errUsed
 	}
 	return ls, err
 }
@@ -236,7 +240,7 @@ func (s *Service) Scopes(ls *db.LinkSession, ticked, existing []string) ([]strin
 	var out []string
 	for _, sc := range ticked {
 		if !slices.Contains(ls.Scopes, sc) {
-			return nil, &InvalidError{"scope", "was not asked for by this session"}
+			return nil, invalid("scope", "was not asked for by this session")
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)
@@ -290,11 +294,11 @@ type Outcome struct {
 // linked, a single-use code that expires after CodeTTL.
 func (s *Service) Finish(ctx context.Context, id string, o Outcome) (string, error) {
 	if !ValidID(id) {
-		return "", ErrUnknown
+		return "", errUnknown
 	}
 	ls, err := s.cfg.Store.GetLinkSession(ctx, hashID(id))
 	if errors.Is(err, db.ErrNotFound) {
-		return "", ErrUnknown
+		return "", errUnknown
 	}
 	if err != nil {
 		return "", err
@@ -310,7 +314,7 @@ func (s *Service) Finish(ctx context.Context, id string, o Outcome) (string, err
 		out.LinkID, out.CodeHash, out.CodeExpiresAt = o.LinkID, hashCode(code), now.Add(CodeTTL)
 	}
 	if ls, err = s.cfg.Store.CompleteLinkSession(ctx, ls.ID, out); errors.Is(err, db.ErrSessionNotPending) {
-		return "", ErrUsed
+		return "", errUsed
 	} else if err != nil {
 		return "", err
 	}
@@ -339,33 +343,33 @@ func (s *Service) Claim(ctx context.Context, clientID int64, id, code, externalR
 		return nil, err
 	}
 	if code == "" {
-		return nil, &InvalidError{"code", "is required"}
+		return nil, invalid("code", "is required")
 	}
 	if !ValidID(id) {
-		return nil, ErrUnknown
+		return nil, errClaimUnknown
 	}
 	now := s.now()
 	c, err := s.cfg.Store.ClaimLinkSession(ctx, hashID(id), now, func(ls *db.LinkSession, l *db.Link) (db.ClaimDecision, error) {
 		switch {
 		case ls.APIClientID != clientID:
-			return db.ClaimDecision{}, ErrUnknown // another client's session does not exist for this one
+			return db.ClaimDecision{}, errClaimUnknown // another client's session does not exist for this one
 		case ls.Status != db.SessionLinked || ls.CodeHash == nil:
-			return db.ClaimDecision{}, ErrNotLinked
+			return db.ClaimDecision{}, errNotLinked
 		case subtle.ConstantTimeCompare(hashCode(code), ls.CodeHash) != 1:
-			return db.ClaimDecision{}, ErrCodeInvalid
+			return db.ClaimDecision{}, errCodeInvalid
 		case !ls.CodeSpentAt.IsZero():
-			return db.ClaimDecision{}, ErrCodeUsed
+			return db.ClaimDecision{}, errCodeUsed
 		case !now.Before(ls.CodeExpiresAt):
-			return db.ClaimDecision{}, ErrCodeExpired
+			return db.ClaimDecision{}, errCodeExpired
 		case subtle.ConstantTimeCompare([]byte(externalRef), []byte(ls.ExternalRef)) != 1:
-			return db.ClaimDecision{Spend: true}, ErrClaimMismatch
+			return db.ClaimDecision{Spend: true}, errClaimMismatch
 		case l == nil || l.Status == db.StatusRevoked:
-			return db.ClaimDecision{Spend: true}, ErrLinkRevoked
+			return db.ClaimDecision{Spend: true}, errLinkRevoked
 		}
 		return db.ClaimDecision{Spend: true, Bind: true}, nil
 	}, s.cfg.OnClaim)
 	if errors.Is(err, db.ErrNotFound) {
-		return nil, ErrUnknown
+		return nil, errClaimUnknown
 	}
 	if err != nil {
 		return nil, err

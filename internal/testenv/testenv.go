@@ -25,6 +25,7 @@ import (
 	"teslalink/internal/link"
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/seal"
 	"teslalink/internal/teslasim"
@@ -78,6 +79,7 @@ type Env struct {
 	App    *app.App
 	Tesla  *oidc.Client
 	Links  *link.Service
+	Owners *owner.Service
 	// LinkSessions runs the team's link sessions.
 	LinkSessions *linksession.Service
 	Usage        *usage.Recorder
@@ -187,7 +189,8 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Links, e.Usage, e.Cache, e.LinkSessions = e.App.Links, e.App.Usage, e.App.Cache, e.App.LinkSessions
+	e.Links, e.Owners, e.Usage, e.Cache = e.App.Links, e.App.Owners, e.App.Usage, e.App.Cache
+	e.LinkSessions = e.App.LinkSessions
 	e.App.Start(context.Background())
 	t.Cleanup(e.App.Stop)
 	e.Server.Config.Handler = e.App.Handler()
