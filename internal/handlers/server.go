@@ -14,6 +14,7 @@ import (
 
 	"teslalink/internal/db"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/session"
@@ -47,13 +48,15 @@ type Server struct {
 	links    *link.Service
 	owners   *owner.Service
 	sessions *session.Store
-	usage    *usage.Recorder
-	log      *slog.Logger
-	now      func() time.Time
-	login    *loginCookies
-	cssPath  string
-	icoPath  string
-	echo     *echo.Echo
+	// linkSessions runs the team's link sessions; nil answers their routes with 404.
+	linkSessions *linksession.Service
+	usage        *usage.Recorder
+	log          *slog.Logger
+	now          func() time.Time
+	login        *loginCookies
+	cssPath      string
+	icoPath      string
+	echo         *echo.Echo
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
 	draining   atomic.Bool            // set by Drain: /readyz answers 503
@@ -67,8 +70,10 @@ type Deps struct {
 	Owners   *owner.Service
 	Sessions *session.Store
 	Usage    *usage.Recorder
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// LinkSessions is optional: without it link sessions are refused.
+	LinkSessions *linksession.Service
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // New builds the Server with every route and middleware.
@@ -80,7 +85,7 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Locale = "en-US"
 	}
 	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, owners: deps.Owners, sessions: deps.Sessions,
-		usage: deps.Usage, log: deps.Logger, now: deps.Now}
+		usage: deps.Usage, linkSessions: deps.LinkSessions, log: deps.Logger, now: deps.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
