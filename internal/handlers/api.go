@@ -73,7 +73,8 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			if withLink {
 				linkID = c.Param("id")
 			}
-			client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), apikey.Hash(key), linkID)
+			hash := apikey.Hash(key)
+			client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
 			if errors.Is(err, db.ErrUnknownKey) {
 				err = apperr.New(apperr.Unauthenticated, err)
 			} else if err == nil && !slices.Contains(client.Scopes, scope) {
@@ -83,6 +84,9 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			if err != nil {
 				challenge(c, err, scope)
 				return err
+			}
+			if s.usage != nil {
+				s.usage.RecordKey(hash, s.now())
 			}
 			c.Set(ctxAPIClient, client)
 			if withLink {

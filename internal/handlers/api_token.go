@@ -52,6 +52,9 @@ func (s *Server) apiToken(c echo.Context) error {
 	}}
 	copy(in.KeyHash[:], apikey.Hash(key))
 	tok, err := s.links.IssueToken(req.Context(), in)
+	if s.usage != nil && tok.ClientID != 0 {
+		s.usage.RecordKey(in.KeyHash[:], s.now()) // the key was accepted
+	}
 	if err != nil {
 		challenge(c, err, apikey.ScopeTokensIssue)
 		return err

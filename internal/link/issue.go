@@ -21,7 +21,8 @@ type IssueRequest struct {
 	Read func() (TokenRequest, error)
 }
 
-// Issued is a token handed out, and to whom.
+// Issued is a token handed out, and to whom. ClientID is set as soon as
+// the key is authorised, also when an error follows.
 type Issued struct {
 	Token
 	ClientID   int64
@@ -54,18 +55,21 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 			return out, translate(err)
 		}
 		client = tokencache.Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes}
-		if s.cache != nil {
+		// An old key after a rotation is never cached: its overlap ends
+		// without a change notification.
+		if s.cache != nil && !c.UsedOldKey {
 			s.cache.Put(gen, in.KeyHash, client, l)
-		}
-		if l == nil {
-			return out, missingScopeOrLink(client)
 		}
 		row = l
 	}
 	if !slices.Contains(client.Scopes, apikey.ScopeTokensIssue) {
-		return out, missingScopeOrLink(client)
+		return out, apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+apikey.ScopeTokensIssue+".",
+			errors.New("api client "+client.Name+" lacks "+apikey.ScopeTokensIssue))
 	}
 	out.ClientID, out.ClientName = client.ID, client.Name
+	if !hit && row == nil {
+		return out, apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
+	}
 	var req TokenRequest
 	if in.Read != nil {
 		var err error
@@ -98,16 +102,6 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 	}
 	out.Token = *tok
 	return out, nil
-}
-
-// missingScopeOrLink is the answer for a key without tokens:issue, or for
-// an unknown link (only once the key is known to hold the scope).
-func missingScopeOrLink(c tokencache.Client) error {
-	if !slices.Contains(c.Scopes, apikey.ScopeTokensIssue) {
-		return apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+apikey.ScopeTokensIssue+".",
-			errors.New("api client "+c.Name+" lacks "+apikey.ScopeTokensIssue))
-	}
-	return apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
 }
 
 func hasScopes(granted, want []string) bool {
