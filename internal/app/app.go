@@ -16,6 +16,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/metrics"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
@@ -56,6 +57,12 @@ type Config struct {
 	// refreshed in the background; 0 turns the keep-alive loop off.
 	KeepAliveInterval time.Duration
 	KeepAliveAge      time.Duration // refresh tokens older than this are renewed
+	// ReturnURLs is where link sessions may send owners back
+	// (LINK_RETURN_URLS); nil or empty refuses every link session.
+	ReturnURLs *linksession.Allowlist
+	// LinkSessionTTL is how long a link session URL works; 0: 30 minutes.
+	LinkSessionTTL time.Duration
+
 	// CleanupInterval is how often expired sessions and login states are
 	// deleted; 0 turns the cleanup loop off.
 	CleanupInterval time.Duration
@@ -78,7 +85,9 @@ type App struct {
 	Sessions *session.Store
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // nil when TokenCacheBytes is 0
-	Server   *handlers.Server
+	// LinkSessions runs the team's link sessions.
+	LinkSessions *linksession.Service
+	Server       *handlers.Server
 	// Metrics is this instance's Prometheus registry (served on
 	// METRICS_ADDR by cmd/web, never on the public port).
 	Metrics *metrics.Metrics
@@ -131,6 +140,9 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		flush = 10 * time.Second
 	}
 	a.Usage = usage.New(store, flush, logger.With("component", "usage"))
+	a.LinkSessions = linksession.New(linksession.Config{Store: store, Allowlist: cfg.ReturnURLs, TTL: cfg.LinkSessionTTL,
+		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, Now: cfg.Now,
+		Logger: logger.With("component", "linksession")})
 	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
 		Now: cfg.Now})
 	a.Server = handlers.New(handlers.Config{
@@ -138,7 +150,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
 	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
-		Logger: logger, Now: cfg.Now, Metrics: a.Metrics})
+		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now, Metrics: a.Metrics})
 	return a, nil
 }
 
