@@ -52,8 +52,17 @@ func (s *Server) apiToken(c echo.Context) error {
 	}}
 	copy(in.KeyHash[:], apikey.Hash(key))
 	tok, err := s.links.IssueToken(req.Context(), in)
-	if s.usage != nil && tok.ClientID != 0 {
-		s.usage.RecordKey(in.KeyHash[:], s.now()) // the key was accepted
+	if tok.ClientID != 0 { // the key was accepted
+		if s.usage != nil {
+			s.usage.RecordKey(in.KeyHash[:], s.now())
+		}
+		if s.metrics != nil {
+			outcome := "ok" // or the problem type the caller gets; no allocation on success
+			if err != nil {
+				outcome = string(classify(err).code)
+			}
+			s.metrics.TokenRequest(tok.ClientName, outcome)
+		}
 	}
 	if err != nil {
 		challenge(c, err, apikey.ScopeTokensIssue)

@@ -87,6 +87,9 @@ type Config struct {
 	// Cache keeps API clients and access tokens in memory for IssueToken;
 	// nil reads every request from the database.
 	Cache *tokencache.Cache
+	// OnRefresh, when set, is told of every refresh call to Tesla: its
+	// result (RefreshResult) and its duration, retries included (metrics).
+	OnRefresh func(result string, took time.Duration)
 }
 
 // Service implements linking, token brokering and revoking.
@@ -102,6 +105,8 @@ type Service struct {
 	cache   *tokencache.Cache
 	// vehicles keeps vehicle lists for the account page for a minute.
 	vehicles *vehicleCache
+	// onRefresh is Config.OnRefresh, or a no-op.
+	onRefresh func(result string, took time.Duration)
 
 	inflight singleflight.Group // refreshes in progress on this instance, by link id
 
@@ -112,7 +117,10 @@ type Service struct {
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, tesla: cfg.Tesla, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now,
 		margin: cfg.RefreshMargin, wait: cfg.RefreshWait,
-		offered: cfg.OfferedScopes, cache: cfg.Cache, vehicles: newVehicleCache(time.Minute)}
+		offered: cfg.OfferedScopes, cache: cfg.Cache, vehicles: newVehicleCache(time.Minute), onRefresh: cfg.OnRefresh}
+	if s.onRefresh == nil {
+		s.onRefresh = func(string, time.Duration) {}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
