@@ -43,6 +43,7 @@ const maxTokenRequestBody = 16 << 10
 func (s *Server) apiToken(c echo.Context) error {
 	key, err := bearerKey(c)
 	if err != nil {
+		s.countToken("", err)
 		return err
 	}
 	req := c.Request()
@@ -52,18 +53,10 @@ func (s *Server) apiToken(c echo.Context) error {
 	}}
 	copy(in.KeyHash[:], apikey.Hash(key))
 	tok, err := s.links.IssueToken(req.Context(), in)
-	if tok.ClientID != 0 { // the key was accepted
-		if s.usage != nil {
-			s.usage.RecordKey(in.KeyHash[:], s.now())
-		}
-		if s.metrics != nil {
-			outcome := "ok" // or the problem type the caller gets; no allocation on success
-			if err != nil {
-				outcome = string(classify(err).code)
-			}
-			s.metrics.TokenRequest(tok.ClientName, outcome)
-		}
+	if s.usage != nil && tok.ClientID != 0 { // the key was accepted
+		s.usage.RecordKey(in.KeyHash[:], s.now())
 	}
+	s.countToken(tok.ClientName, err) // ClientName is "" until the key holds tokens:issue
 	if err != nil {
 		challenge(c, err, apikey.ScopeTokensIssue)
 		return err
@@ -81,6 +74,19 @@ func (s *Server) apiToken(c echo.Context) error {
 	out := tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresAt: tok.ExpiresAt.UTC(),
 		Scopes: scopes, Region: tok.Region, FleetAPIBaseURL: tok.FleetAPIBaseURL, LinkID: tok.LinkID}
 	return c.JSONBlob(http.StatusOK, appendTokenJSON(make([]byte, 0, 256+len(out.AccessToken)), &out))
+}
+
+// countToken counts a token request by API client and outcome: "ok", or
+// the problem type the caller gets. It adds no allocation on success.
+func (s *Server) countToken(client string, err error) {
+	if s.metrics == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = string(classify(err).code)
+	}
+	s.metrics.TokenRequest(client, outcome)
 }
 
 // readTokenRequest parses the optional JSON body; an empty body means defaults.
