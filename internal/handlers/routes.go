@@ -7,7 +7,7 @@ import (
 
 // routes lists every route of the service: the whole surface on one screen.
 func (s *Server) routes(e *echo.Echo) {
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newReference}))
+	e.Use(s.requestID)
 	e.Use(s.accessLog)
 	e.Use(middleware.Recover())        // inside the access log, so a recovered panic is logged as a 500
 	e.Use(middleware.BodyLimit("64K")) // no form or API body here needs more

@@ -54,6 +54,9 @@ type Options struct {
 	Provider *Provider
 	// NoCache runs without the token cache (every API request reads the database).
 	NoCache bool
+	// TrustProxy is TRUST_PROXY: client IP from X-Forwarded-For, and an
+	// upstream X-Request-Id recorded in the log.
+	TrustProxy bool
 }
 
 // Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
@@ -182,7 +185,7 @@ func New(t testing.TB, opts Options) *Env {
 	e.App = handlers.New(handlers.Config{
 		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
 		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
-		SessionKeys: [][]byte{sessKey},
+		SessionKeys: [][]byte{sessKey}, TrustedProxies: opts.TrustProxy,
 	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Cache: e.Cache, Logger: logger, Now: now})
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
