@@ -108,3 +108,38 @@ func TestOneLine(t *testing.T) {
 		t.Fatalf("oneLine = %q, want %q", got, want)
 	}
 }
+
+// TestConfigErrorsAllAtOnce: several wrong and missing variables are all
+// reported in one run, one line each, in a stable order, and no line
+// holds a value.
+func TestConfigErrorsAllAtOnce(t *testing.T) {
+	for k := range validEnv(t) {
+		t.Setenv(k, "")
+	}
+	t.Setenv("PUBLIC_URL", "link.example.com")
+	t.Setenv("DATABASE_URL", "postgres://u:hunter2@db:notaport/x")
+	t.Setenv("SESSION_KEYS", "c2hvcnRrZXk=")
+	t.Setenv("TOKEN_REFRESH_MARGIN", "soon")
+	t.Setenv("TESLA_FLEET_API_EU", "fleet-eu")
+	t.Setenv("LOG_LEVEL", "loud")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve"}, &out, &errOut); code != exitConfig {
+		t.Fatalf("exit %d, want %d: %s", code, exitConfig, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	want := []string{"TESLA_CLIENT_ID: is required", "TESLA_CLIENT_SECRET: is required", "TOKEN_ENCRYPTION_KEYS: is required",
+		"PUBLIC_URL:", "DATABASE_URL:", "TESLA_FLEET_API_EU:", "SESSION_KEYS:", "TOKEN_REFRESH_MARGIN:", "LOG_LEVEL:"}
+	if len(lines) != len(want) {
+		t.Fatalf("want %d lines, got %d:\n%s", len(want), len(lines), errOut.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "web: configuration: "+w) {
+			t.Errorf("line %d = %q, want it to start with %q", i+1, lines[i], w)
+		}
+	}
+	for _, secret := range []string{"hunter2", "c2hvcnRrZXk"} {
+		if strings.Contains(errOut.String(), secret) {
+			t.Errorf("stderr leaks %q:\n%s", secret, errOut.String())
+		}
+	}
+}

@@ -12,13 +12,9 @@ import (
 	"slices"
 	"time"
 
+	"teslalink/internal/app"
 	"teslalink/internal/db"
-	"teslalink/internal/handlers"
-	"teslalink/internal/link"
 	"teslalink/internal/oidc"
-	"teslalink/internal/session"
-	"teslalink/internal/tokencache"
-	"teslalink/internal/usage"
 )
 
 // cmdServe runs the production server from the environment.
@@ -131,44 +127,28 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := checkTokenKeys(ctx, store, cfg); err != nil {
 		return err
 	}
-	tesla := teslaClient(cfg, logger)
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	tesla.StartDiscovery(bg)
-
-	links := link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		RefreshMargin: cfg.RefreshMargin})
-	cookieName := "__Host-teslalink"
-	if cfg.InsecureCookie {
-		cookieName = "teslalink"
-	}
-	sessions, err := session.New(store, cfg.SessionKeys, session.Options{CookieName: cookieName, Secure: !cfg.InsecureCookie,
-		IdleTimeout: cfg.SessionIdle, MaxAge: cfg.SessionMaxAge})
-	if err != nil {
-		return &configError{"SESSION_KEYS", err.Error()}
-	}
-	var cache *tokencache.Cache
-	if cfg.TokenCacheBytes > 0 {
-		cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
-		go cache.Run(bg, store)
-	}
-	rec := usage.New(store, cfg.UsageFlush, logger.With("component", "usage"))
-	usageDone := make(chan struct{})
-	go func() { rec.Run(bg); close(usageDone) }()
-	go cleanupLoop(bg, store, logger)
-	go links.RunKeepAlive(bg, time.Hour, cfg.KeepAliveAge)
-
-	app := handlers.New(handlers.Config{
-		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
+	a, err := app.New(app.Config{
+		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, InsecureCookies: cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
-		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy, CanonicalHost: cfg.CanonicalHost,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache, Logger: logger})
+		TokenKeys: cfg.TokenKeys, PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
+		CanonicalHost: cfg.CanonicalHost, RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
+		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
+		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute, Logger: logger,
+	}, store, teslaClient(cfg, logger))
+	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
+		return &configError{ce.Setting, ce.Err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	a.Start(ctx)
+	defer a.Stop()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
@@ -188,28 +168,9 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("graceful shutdown incomplete", "error", err)
 	}
-	stopBG()
-	<-usageDone
+	a.Stop()
 	logger.Info("stopped")
 	return nil
-}
-
-// cleanupLoop deletes expired sessions and consumed login states now and then.
-func cleanupLoop(ctx context.Context, store *db.Store, logger *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		if n, err := store.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			logger.Warn("cleanup failed", "error", err)
-		} else if n > 0 {
-			logger.Info("expired sessions removed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // checkTokenKeys refuses to start when stored tokens were sealed with a key

@@ -20,13 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"teslalink/internal/app"
 	"teslalink/internal/db"
-	"teslalink/internal/handlers"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/seal"
-	"teslalink/internal/session"
 	"teslalink/internal/teslasim"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
@@ -73,7 +72,7 @@ type Env struct {
 	Store   *db.Store
 	DBURL   string
 	Server  *httptest.Server
-	App     *handlers.Server
+	App     *app.App
 	Tesla   *oidc.Client
 	Links   *link.Service
 	Usage   *usage.Recorder
@@ -160,33 +159,28 @@ func New(t testing.TB, opts Options) *Env {
 	if err := e.Tesla.Discover(ctx); err != nil {
 		t.Fatalf("discover: %v", err)
 	}
-	e.Links = link.New(link.Config{Store: store, Tesla: e.Tesla, Keys: e.Keys, Logger: logger.With("component", "link"),
-		Now: now, RefreshMargin: opts.RefreshMargin})
 	sessKey := make([]byte, 32)
 	rand.Read(sessKey)
-	cookieName := "teslalink"
-	if !opts.PlainHTTP {
-		cookieName = "__Host-teslalink"
+	cacheBytes := 8 << 20
+	if opts.NoCache {
+		cacheBytes = 0
 	}
-	sessions, err := session.New(store, [][]byte{sessKey}, session.Options{CookieName: cookieName, Secure: !opts.PlainHTTP,
-		Now: opts.SessionNow, IdleTimeout: opts.SessionIdle, MaxAge: opts.SessionMaxAge})
+	pub, _ := url.Parse(e.URL)
+	e.App, err = app.New(app.Config{
+		ServiceName: "Test Service", PublicURL: pub, InsecureCookies: opts.PlainHTTP,
+		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
+		SessionKeys: [][]byte{sessKey}, TokenKeys: e.Keys, RefreshMargin: opts.RefreshMargin,
+		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
+		TokenCacheBytes: cacheBytes, TrustedProxies: opts.TrustProxy,
+		// Tests flush usage themselves; keep-alive and cleanup run when a test calls them.
+		UsageFlush: time.Hour, Logger: logger,
+	}, store, e.Tesla)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Usage = usage.New(store, time.Hour, logger)
-	if !opts.NoCache {
-		e.Cache = tokencache.New(time.Minute, 8<<20, logger.With("component", "tokencache"))
-		cctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { e.Cache.Run(cctx, store); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-	}
-	pub, _ := url.Parse(e.URL)
-	e.App = handlers.New(handlers.Config{
-		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
-		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
-		SessionKeys: [][]byte{sessKey}, TrustedProxies: opts.TrustProxy,
-	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Cache: e.Cache, Logger: logger, Now: now})
+	e.Links, e.Usage, e.Cache = e.App.Links, e.App.Usage, e.App.Cache
+	e.App.Start(context.Background())
+	t.Cleanup(e.App.Stop)
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
 		e.Server.Start()
