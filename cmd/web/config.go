@@ -82,10 +82,16 @@ type Config struct {
 	KeepAliveAge    time.Duration
 	TokenCacheBytes int // 0 turns the token cache off
 	TrustProxy      bool
-	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
-	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
-	LogLevel        string
-	LogFormat       string
+	// Rate limits (0: off): per client address per minute on /connect and
+	// the callback, per API client per second, and this instance's calls per
+	// second to Tesla's token endpoint.
+	ConnectPerMinute int
+	APIPerSecond     int
+	TeslaTokenRPS    int
+	InsecureCookie   bool // plain-HTTP localhost in `web dev` only
+	CanonicalHost    bool // `web dev`: send other host names to PUBLIC_URL
+	LogLevel         string
+	LogFormat        string
 }
 
 // env reads variables; lookup is os.LookupEnv except in tests.
@@ -197,6 +203,19 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	errs.add("TOKEN_CACHE_MB", err)
 	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
+	for _, v := range []struct {
+		name string
+		def  int32
+		dst  *int
+	}{
+		{"RATE_LIMIT_CONNECT", 30, &c.ConnectPerMinute},
+		{"RATE_LIMIT_API", 100, &c.APIPerSecond},
+		{"TESLA_TOKEN_RPS", 10, &c.TeslaTokenRPS},
+	} {
+		n, err := intVarAllowZero(e, v.name, v.def)
+		errs.add(v.name, err)
+		*v.dst = int(n)
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		errs = append(errs, &configError{"LOG_LEVEL", "must be debug, info, warn or error"})
 	}

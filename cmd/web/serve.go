@@ -15,6 +15,7 @@ import (
 	"teslalink/internal/app"
 	"teslalink/internal/db"
 	"teslalink/internal/oidc"
+	"teslalink/internal/ratelimit"
 )
 
 // cmdServe runs the production server from the environment.
@@ -112,6 +113,7 @@ func teslaClient(cfg *Config, logger *slog.Logger) *oidc.Client {
 		RedirectURL: cfg.PublicURL.String() + "/auth/tesla/callback", TokenURL: cfg.TeslaTokenURL,
 		Issuers: cfg.TeslaIssuers, CallbackIssuer: cfg.TeslaCallbackIssuer, Audience: cfg.TeslaAudience,
 		RegionBaseURLs: cfg.TeslaRegionURLs, Logger: logger.With("component", "tesla"),
+		TokenBudget: ratelimit.NewBucket(float64(cfg.TeslaTokenRPS), cfg.TeslaTokenRPS, nil),
 	})
 }
 
@@ -131,7 +133,8 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, InsecureCookies: cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		TokenKeys: cfg.TokenKeys, PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
-		CanonicalHost: cfg.CanonicalHost, RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
+		CanonicalHost: cfg.CanonicalHost, ConnectPerMinute: cfg.ConnectPerMinute, APIPerSecond: cfg.APIPerSecond,
+		RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
 		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute, Logger: logger,
 	}, store, teslaClient(cfg, logger))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -77,6 +78,9 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			}
 			if err != nil {
 				return err
+			}
+			if ok, wait := s.apiLimit.Allow(strconv.FormatInt(client.ID, 10)); !ok {
+				return errAPIRateLimited(wait)
 			}
 			if !slices.Contains(client.Scopes, scope) {
 				h.Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)

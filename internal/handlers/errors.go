@@ -12,6 +12,7 @@ import (
 
 	"teslalink/internal/db"
 	"teslalink/internal/link"
+	"teslalink/internal/oidc"
 	"teslalink/web/templates"
 )
 
@@ -76,6 +77,10 @@ func classify(err error) *appError {
 		return &appError{Status: 403, Type: "scope-not-granted", Title: "Scope not granted", Detail: "The owner has not granted a scope this request needs.", Err: err}
 	case errors.Is(err, link.ErrTeslaConfig):
 		return &appError{Status: 502, Type: "tesla-client-misconfigured", Title: "Tesla rejected this service's credentials", Detail: "The operator must check the Tesla client configuration.", RetryAfter: 60 * time.Second, Err: err}
+	case errors.Is(err, oidc.ErrTokenBudget):
+		return &appError{Status: 503, Type: "tesla-unavailable", Title: "Tesla is busy",
+			Detail:     "This service is holding back its calls to Tesla to stay within Tesla's rate limit; retry later.",
+			RetryAfter: max(time.Second, oidc.RetryAfterOf(err)), Err: err}
 	case errors.As(err, &unavailable):
 		return &appError{Status: 503, Type: "tesla-unavailable", Title: "Tesla is unavailable", Detail: "Tesla did not answer in time; retry later.", RetryAfter: unavailable.RetryAfter, Err: err}
 	case db.Unavailable(err):

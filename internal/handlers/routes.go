@@ -25,9 +25,9 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Owner pages.
 	e.GET("/", s.landing)
-	e.GET("/connect", s.connectForm)
-	e.POST("/connect", s.connectStart)
-	e.GET("/auth/tesla/callback", s.callback)
+	e.GET("/connect", s.connectForm, s.limitByAddress)
+	e.POST("/connect", s.connectStart, s.limitByAddress)
+	e.GET("/auth/tesla/callback", s.callback, s.limitByAddress)
 	e.GET("/account", s.account)
 	e.GET("/account/revoke", s.revokeConfirm)
 	e.POST("/account/revoke", s.revoke)

@@ -15,6 +15,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/ratelimit"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
@@ -37,6 +38,12 @@ type Config struct {
 	// registered redirect URI live. For `web dev`.
 	CanonicalHost  bool
 	TrustedProxies bool // read X-Forwarded-For for the client IP
+	// ConnectPerMinute limits the requests of one client address to /connect
+	// and the callback (bursts of as many); 0: no limit.
+	ConnectPerMinute int
+	// APIPerSecond limits the requests of one API client to /api/v1 (bursts
+	// of as many); 0: no limit.
+	APIPerSecond int
 }
 
 // Server holds the handlers' dependencies.
@@ -58,6 +65,9 @@ type Server struct {
 	echo        *echo.Echo
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
+
+	connectLimit *ratelimit.Keyed // per client address; nil: no limit
+	apiLimit     *ratelimit.Keyed // per API client; nil: no limit
 }
 
 // Deps are the services the Server calls.
@@ -89,6 +99,8 @@ func New(cfg Config, deps Deps) *Server {
 		s.now = time.Now
 	}
 	s.vehicleList = newVehicleCache(time.Minute)
+	s.connectLimit = ratelimit.NewKeyed(float64(cfg.ConnectPerMinute)/60, cfg.ConnectPerMinute, s.now)
+	s.apiLimit = ratelimit.NewKeyed(float64(cfg.APIPerSecond), cfg.APIPerSecond, s.now)
 	s.login = newLoginCookies(cfg.SessionKeys, cfg.SecureCookies)
 	s.cssPath, s.icoPath = staticPaths()
 	e := echo.New()

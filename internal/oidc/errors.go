@@ -21,6 +21,9 @@ var (
 	ErrStateInvalid = errors.New("oidc: invalid state")
 	// ErrIssuerMismatch means an issuer (callback parameter or ID token claim) is not the expected one.
 	ErrIssuerMismatch = errors.New("oidc: issuer mismatch")
+	// ErrTokenBudget means the call was not made: this instance's budget of calls to the
+	// token endpoint (Config.TokenRequestsPerSecond) is used up for now.
+	ErrTokenBudget = errors.New("oidc: budget of token endpoint calls used up")
 )
 
 // Kind classifies an error by what the caller should do about it.

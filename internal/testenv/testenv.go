@@ -25,6 +25,7 @@ import (
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
 	"teslalink/internal/pgtest"
+	"teslalink/internal/ratelimit"
 	"teslalink/internal/seal"
 	"teslalink/internal/teslasim"
 	"teslalink/internal/tokencache"
@@ -56,6 +57,10 @@ type Options struct {
 	// TrustProxy is TRUST_PROXY: client IP from X-Forwarded-For, and an
 	// upstream X-Request-Id recorded in the log.
 	TrustProxy bool
+	// ConnectPerMinute and APIPerSecond are the rate limits (0: none).
+	ConnectPerMinute, APIPerSecond int
+	// TokenBudget limits calls to the simulator's token endpoint (nil: none).
+	TokenBudget *ratelimit.Bucket
 }
 
 // Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
@@ -151,7 +156,7 @@ func New(t testing.TB, opts Options) *Env {
 			// Explicit: the simulator is not on a Tesla host but requires `audience`.
 			Audience:       e.Sim.RegionBaseURL("na"),
 			RegionBaseURLs: map[string]string{"na": e.Sim.RegionBaseURL("na"), "eu": e.Sim.RegionBaseURL("eu"), "cn": e.Sim.RegionBaseURL("cn")},
-			Logger:         logger.With("component", "oidc"), Now: now,
+			Logger:         logger.With("component", "oidc"), Now: now, TokenBudget: opts.TokenBudget,
 		})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -172,6 +177,7 @@ func New(t testing.TB, opts Options) *Env {
 		SessionKeys: [][]byte{sessKey}, TokenKeys: e.Keys, RefreshMargin: opts.RefreshMargin,
 		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
 		TokenCacheBytes: cacheBytes, TrustedProxies: opts.TrustProxy,
+		ConnectPerMinute: opts.ConnectPerMinute, APIPerSecond: opts.APIPerSecond,
 		// Tests flush usage themselves; keep-alive and cleanup run when a test calls them.
 		UsageFlush: time.Hour, Logger: logger,
 	}, store, e.Tesla)
