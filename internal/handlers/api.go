@@ -21,15 +21,18 @@ var openapiYAML []byte
 // OpenAPI returns the API's OpenAPI 3.1 document (served at /api/openapi.yaml).
 func OpenAPI() []byte { return openapiYAML }
 
-// apiRoutes registers the token broker API (issue 5). Every /api/v1 route
-// needs an API key with the route's scope; errors are RFC 9457 problems.
+// apiRoutes registers the token broker API. Every /api/v1 route needs an API
+// key with the route's scope; link ids are canonicalised before anything
+// reads them, and unknown query parameters are refused; errors are RFC 9457
+// problems.
 func (s *Server) apiRoutes(g *echo.Group) {
 	g.GET("/openapi.yaml", s.openapiDoc)
 	v1 := g.Group("/v1")
-	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false))
-	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
-	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
-	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
+	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false),
+		allowQuery("status", "owner_sub", "cursor", "limit"))
+	v1.GET("/links/:id", s.apiGetLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksRead, true), allowQuery())
+	v1.POST("/links/:id/token", s.apiToken, canonicalLinkID, s.apiKey(apikey.ScopeTokensIssue, true), allowQuery())
+	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
 }
 
 func (s *Server) openapiDoc(c echo.Context) error {

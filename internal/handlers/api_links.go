@@ -80,8 +80,15 @@ func (s *Server) apiListLinks(c echo.Context) error {
 		}
 		f.Limit = n
 	}
-	if f.After != "" && !db.ValidLinkID(f.After) {
-		return badRequest("cursor is not one this API returned.")
+	if f.After != "" {
+		b, ok := db.ParseLinkID(f.After)
+		if !ok {
+			return badRequest("cursor is not one this API returned.")
+		}
+		f.After = db.FormatLinkID(b)
+	}
+	if !validOwnerSub(f.OwnerSub) {
+		return badRequest("owner_sub must be valid UTF-8 without control characters, at most " + strconv.Itoa(maxOwnerSub) + " bytes.")
 	}
 	rows, err := s.store.ListLinks(c.Request().Context(), f)
 	if err != nil {

@@ -35,6 +35,11 @@ func (s *Server) connectStart(c echo.Context) error {
 			scopes = append(scopes, sc)
 		}
 	}
+	if len(form.Get("return_to")) > maxReturnTo {
+		return pageError(http.StatusBadRequest, "That link is too long",
+			"The address to come back to after linking is too long. Nothing was changed. Please start again from this service's own page.",
+			"/connect", errors.New("return_to too long"))
+	}
 	tx := &loginTx{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(48), Scopes: scopes,
 		ReturnTo: safeReturnTo(form.Get("return_to")), Created: s.now()}
 	authURL, err := s.tesla.AuthCodeURL(c.Request().Context(), oidc.AuthRequest{State: tx.State, Nonce: tx.Nonce,
@@ -47,6 +52,10 @@ func (s *Server) connectStart(c echo.Context) error {
 	}
 	return c.Redirect(http.StatusSeeOther, authURL)
 }
+
+// maxReturnTo bounds return_to: it travels in the login cookie, which
+// browsers (and the cookie codec) cap at 4 KB with everything else in it.
+const maxReturnTo = 1024
 
 // safeReturnTo keeps only a relative path on this site (SECURITY.md 6).
 func safeReturnTo(v string) string {
