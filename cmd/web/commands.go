@@ -52,8 +52,9 @@ func init() {
 			run:      cmdDev},
 		{name: "serve", args: "[--addr host:port]",
 			summary: "run in production; configuration comes from the environment",
-			detail: "Requires PUBLIC_URL, DATABASE_URL, TESLA_CLIENT_ID, TESLA_CLIENT_SECRET,\n" +
-				"TOKEN_ENCRYPTION_KEYS and SESSION_KEYS. Applies pending migrations at start-up.\n" +
+			detail: "Requires PUBLIC_URL, DATABASE_URL, TESLA_CLIENT_ID, TOKEN_ENCRYPTION_KEYS and\n" +
+				"SESSION_KEYS. Without TESLA_CLIENT_SECRET it runs as a public client (PKCE only).\n" +
+				"Applies pending migrations at start-up.\n" +
 				"Stops gracefully on SIGTERM or Ctrl-C. Every variable is listed in README.md.",
 			flags:    []flagDoc{{"addr", "host:port", "127.0.0.1:8080 (or ADDR)", "listen address"}},
 			examples: []string{"web serve", "web serve --addr 0.0.0.0:8080"},
@@ -111,7 +112,8 @@ func init() {
 			}},
 		{name: "tesla register", args: "--domain example.com [--region na|eu|cn]",
 			summary: "register the app with Tesla's Fleet API in a region (partner token + partner_accounts)",
-			detail: "Needs TESLA_CLIENT_ID and TESLA_CLIENT_SECRET. Tesla fetches the public key from\n" +
+			detail: "Needs TESLA_CLIENT_ID and TESLA_CLIENT_SECRET: Tesla issues no partner token to a\n" +
+				"public client (no secret), so such an app cannot register. Tesla fetches the public key from\n" +
 				"https://DOMAIN/.well-known/appspecific/com.tesla.3p.public-key.pem, so the running\n" +
 				"service needs TESLA_PUBLIC_KEY_FILE. Registering again is harmless.",
 			flags: []flagDoc{
@@ -130,8 +132,9 @@ func init() {
 				{"redirect-uri", "url", "http://127.0.0.1:8080/auth/tesla/callback", "the one redirect URI the simulator accepts"},
 				{"password", "pw", teslasim.DefaultPassword, "password of every simulated owner"},
 				{"require-registration", "", "false", "answer 412 on user endpoints until the partner domain is registered"},
+				{"public-client", "", "false", "register the client as a public client (Tesla's open-source apps): no secret, PKCE required, no partner token"},
 			},
-			examples: []string{"web tesla-sim", "web tesla-sim --addr 127.0.0.1:9190 --admin-addr 127.0.0.1:9191"},
+			examples: []string{"web tesla-sim", "web tesla-sim --addr 127.0.0.1:9190 --admin-addr 127.0.0.1:9191", "web tesla-sim --public-client"},
 			run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
 				return cmdTeslaSim(ctx, args, stdout)
 			}},

@@ -20,7 +20,9 @@ import (
 
 // cmdServe runs the production server from the environment.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID", "TESLA_CLIENT_SECRET",
+	// TESLA_CLIENT_SECRET is optional: without it the service is a public
+	// client (Tesla's open-source apps), PKCE only.
+	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID",
 		"TOKEN_ENCRYPTION_KEYS", "SESSION_KEYS")
 	if err != nil {
 		return err
@@ -129,6 +131,10 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := checkTokenKeys(ctx, store, cfg); err != nil {
 		return err
 	}
+	tesla := teslaClient(cfg, logger)
+	if tesla.PublicClient() {
+		logger.Info("TESLA_CLIENT_SECRET is empty: acting as a public client (PKCE only, no secret sent; no partner registration)")
+	}
 	a, err := app.New(app.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, InsecureCookies: cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
@@ -137,7 +143,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
 		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute, Logger: logger,
-	}, store, teslaClient(cfg, logger))
+	}, store, tesla)
 	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
 		return &configError{ce.Setting, ce.Err.Error()}
 	}
@@ -177,7 +183,8 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 }
 
 // checkTokenKeys refuses to start when stored tokens were sealed with a key
-// that is not configured: they could never be opened (SECURITY.md 23).
+// that is not configured: they could never be opened (see docs/security.md,
+// "Tokens at rest").
 func checkTokenKeys(ctx context.Context, store *db.Store, cfg *Config) error {
 	ids, err := store.TokenKeyIDs(ctx)
 	if err != nil {

@@ -26,13 +26,13 @@ func cmdTeslaSim(ctx context.Context, args []string, stdout io.Writer) error {
 	addr, adminAddr := flagString(fs, "addr"), flagString(fs, "admin-addr")
 	clientID, clientSecret := flagString(fs, "client-id"), flagString(fs, "client-secret")
 	redirect, password := flagString(fs, "redirect-uri"), flagString(fs, "password")
-	requireReg := flagBool(fs, "require-registration")
+	requireReg, public := flagBool(fs, "require-registration"), flagBool(fs, "public-client")
 	host, _, err := net.SplitHostPort(adminAddr)
 	if err != nil || !loopbackHost(host) {
 		return &configError{"--admin-addr", "must be a loopback host:port"}
 	}
 	logger := slog.New(slog.NewTextHandler(stdout, nil))
-	sim, err := teslasim.New(teslasim.Config{ClientID: clientID, ClientSecret: clientSecret, RedirectURIs: []string{redirect},
+	sim, err := teslasim.New(teslasim.Config{ClientID: clientID, ClientSecret: clientSecret, PublicClient: public, RedirectURIs: []string{redirect},
 		Password: password, RequirePartnerRegistration: requireReg, Logger: logger})
 	if err != nil {
 		return err
@@ -48,10 +48,14 @@ func cmdTeslaSim(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}()
 	defer admin.Close()
+	secretHint := "TESLA_CLIENT_SECRET=..."
+	if public {
+		secretHint = "TESLA_CLIENT_SECRET=   (leave it empty: public client)"
+	}
 	fmt.Fprintf(stdout, "%s\nAdmin API (faults, clock, keys): http://%s\n\nPoint teslalink at it:\n"+
-		"  TESLA_DISCOVERY_URL=%s TESLA_TOKEN_URL=%s TESLA_ISSUERS=%s \\\n  TESLA_FLEET_API_NA=%s TESLA_AUDIENCE=%s \\\n  TESLA_CLIENT_ID=%s TESLA_CLIENT_SECRET=...\n",
+		"  TESLA_DISCOVERY_URL=%s TESLA_TOKEN_URL=%s TESLA_ISSUERS=%s \\\n  TESLA_FLEET_API_NA=%s TESLA_AUDIENCE=%s \\\n  TESLA_CLIENT_ID=%s %s\n",
 		sim.DescribeDefaults(), adminAddr, sim.DiscoveryURL(), sim.TokenURL(), sim.IDTokenIssuer(),
-		sim.RegionBaseURL("na"), sim.RegionBaseURL("na"), clientID)
+		sim.RegionBaseURL("na"), sim.RegionBaseURL("na"), clientID, secretHint)
 	<-ctx.Done()
 	return nil
 }

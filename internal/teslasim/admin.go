@@ -102,7 +102,11 @@ func (s *Sim) DescribeDefaults() string {
 	fmt.Fprintf(&b, "  TESLA_CALLBACK_ISSUER=%s\n", s.CallbackIssuer())
 	fmt.Fprintf(&b, "  TESLA_AUDIENCE=%s\n", s.RegionBaseURL("na"))
 	fmt.Fprintf(&b, "  TESLA_CLIENT_ID=%s\n", s.cfg.ClientID)
-	fmt.Fprintf(&b, "  TESLA_CLIENT_SECRET=%s   (simulator only)\n", s.cfg.ClientSecret)
+	if s.cfg.PublicClient {
+		fmt.Fprintf(&b, "  TESLA_CLIENT_SECRET=   (empty: a public client, PKCE only)\n")
+	} else {
+		fmt.Fprintf(&b, "  TESLA_CLIENT_SECRET=%s   (simulator only)\n", s.cfg.ClientSecret)
+	}
 	fmt.Fprintf(&b, "  redirect URIs: %s\n", strings.Join(s.cfg.RedirectURIs, ", "))
 	fmt.Fprintf(&b, "  Fleet API: na %s, eu %s, cn %s\n", s.RegionBaseURL("na"), s.RegionBaseURL("eu"), s.RegionBaseURL("cn"))
 	fmt.Fprintf(&b, "  sign in with any email and password %q (email local part ending +eu/+cn picks that region)\n", s.cfg.Password)
