@@ -39,16 +39,18 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		{name: "dev", args: "[--addr 127.0.0.1:8080]",
+		{name: "dev", args: "[--addr 127.0.0.1:8080] [--sim-addr 127.0.0.1:0] [--allow-remote]",
 			summary: "run with embedded defaults: its own PostgreSQL, the Tesla simulator, development keys",
 			detail: "Runs the whole service for development with nothing set up beforehand.\n" +
 				"PostgreSQL data and development keys live in TESLALINK_DEV_DIR (default .dev).\n" +
 				"Set DATABASE_URL to use your own database, or TESLA_CLIENT_ID (and the other TESLA_*\n" +
 				"variables) to use a real provider instead of the simulator.",
 			flags: []flagDoc{
-				{"addr", "host:port", "127.0.0.1:8080 (or ADDR)", "listen address"},
+				{"addr", "host:port", "127.0.0.1:8080 (or ADDR)", "listen address; loopback only, unless --allow-remote"},
+				{"sim-addr", "host:port", "127.0.0.1:0 (a free port)", "listen address of the Tesla simulator; loopback only, unless --allow-remote"},
+				{"allow-remote", "", "", "allow a non-loopback --addr or --sim-addr (other machines then reach development keys and a known password)"},
 			},
-			examples: []string{"web dev", "web dev --addr 127.0.0.1:9000"},
+			examples: []string{"web dev", "web dev --addr 127.0.0.1:9000 --sim-addr 127.0.0.1:9090"},
 			run:      cmdDev},
 		{name: "serve", args: "[--addr host:port]",
 			summary: "run in production; configuration comes from the environment",
@@ -123,7 +125,7 @@ func init() {
 			examples: []string{"web tesla register --domain link.example.com", "web tesla register --domain link.example.com --region eu"}},
 		{name: "tesla-sim", args: "[flags]",
 			summary: "run the Tesla simulator alone, with a loopback admin API for faults, the clock and keys",
-			detail:  "Prints the TESLA_* variables to point `web serve` at it.",
+			detail:  "Prints the TESLA_* variables to point `web serve` at it.\n\n" + simAdminHelp,
 			flags: []flagDoc{
 				{"addr", "host:port", "127.0.0.1:9090", "listen address of the simulator"},
 				{"admin-addr", "host:port", "127.0.0.1:9091", "loopback listen address of the admin API"},
@@ -134,7 +136,9 @@ func init() {
 				{"require-registration", "", "false", "answer 412 on user endpoints until the partner domain is registered"},
 				{"public-client", "", "false", "register the client as a public client (Tesla's open-source apps): no secret, PKCE required, no partner token"},
 			},
-			examples: []string{"web tesla-sim", "web tesla-sim --addr 127.0.0.1:9190 --admin-addr 127.0.0.1:9191", "web tesla-sim --public-client"},
+			examples: []string{"web tesla-sim", "web tesla-sim --addr 127.0.0.1:9190 --admin-addr 127.0.0.1:9191", "web tesla-sim --public-client",
+				`curl -H 'Content-Type: application/json' -d '{"fault":"http_503","count":2}' http://127.0.0.1:9091/faults`,
+				`curl -H 'Content-Type: application/json' -d '{"seconds":86400}' http://127.0.0.1:9091/clock/advance`},
 			run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
 				return cmdTeslaSim(ctx, args, stdout)
 			}},
@@ -150,6 +154,26 @@ func init() {
 			}},
 	}
 }
+
+// simAdminHelp documents the simulator's admin API (also in README.md).
+const simAdminHelp = `Admin API (JSON, on --admin-addr, loopback only). Writes need
+Content-Type: application/json; requests from another origin are refused.
+  POST   /faults        {"fault":"http_503","count":2,"endpoint":"","latency_ms":0,"retry_after_s":0}
+                        the next COUNT matching answers misbehave (count 0: until cleared)
+  GET    /faults        active faults with remaining counts (-1: until cleared), and every known fault
+  DELETE /faults        clear every fault
+  POST   /clock/advance {"seconds":86400}  make time pass at once (8h: access tokens expire;
+                        24h: the refresh grace ends; 90 days: refresh tokens expire)
+  POST   /keys/rotate   {"drop_old":false}  publish a new signing key (drop_old: drop the old ones)
+  GET    /calls         calls per endpoint
+  DELETE /calls         reset the counters
+Faults: id_token_bad_signature, id_token_unknown_kid, id_token_alg_none, id_token_wrong_iss,
+  id_token_wrong_aud, id_token_missing_aud, id_token_wrong_nonce, id_token_missing_nonce,
+  id_token_missing_sub, id_token_missing_iat, id_token_expired, userinfo_sub_mismatch,
+  refresh_login_required, unauthorized_client, http_500, http_502, http_503, http_429,
+  latency, drop_after_refresh.
+"endpoint" limits 5xx, 429 and latency faults to one endpoint (a name from GET /calls,
+"token", "fleet" or "*").`
 
 // findCommand returns the entry for a name such as "apiclient create".
 func findCommand(name string) *command {

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"teslalink/internal/teslasim"
 )
 
 // TestHelpForEveryCommand: `web --help` lists every command, and
@@ -57,5 +59,21 @@ func TestBadFlagPointsToHelp(t *testing.T) {
 	}
 	if code, _, errs := runCmd("no-such-command"); code != exitConfig || !strings.Contains(errs, "web --help") {
 		t.Fatalf("unknown command: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestSimHelpListsEveryFault: the admin API help names every fault the
+// simulator knows, so it cannot fall behind.
+func TestSimHelpListsEveryFault(t *testing.T) {
+	_, out, _ := runCmd("tesla-sim", "--help")
+	for _, f := range teslasim.AllFaults {
+		if !strings.Contains(out, string(f)) {
+			t.Errorf("tesla-sim --help does not list fault %q", f)
+		}
+	}
+	for _, p := range []string{"POST   /faults", "/clock/advance", "/keys/rotate", "GET    /calls", "application/json"} {
+		if !strings.Contains(out, p) {
+			t.Errorf("tesla-sim --help does not mention %q", p)
+		}
 	}
 }

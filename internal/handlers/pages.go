@@ -102,6 +102,8 @@ func (s *Server) vehicles(ctx context.Context, linkID string) ([]templates.Vehic
 		switch {
 		case errors.Is(err, link.ErrReauthRequired):
 			return nil, "Tesla asked you to sign in again before we can show your vehicles."
+		case errors.Is(err, link.ErrTokenKeyMissing):
+			return nil, "We can't reach your Tesla connection for a moment while the service is updated. Your connection is fine; try again in a minute."
 		case errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey):
 			return nil, "We could not use the stored Tesla connection. Please connect again (Change permissions) to show your vehicles."
 		case oidc.KindOf(err) == oidc.KindNotRegistered:
