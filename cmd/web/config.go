@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/owner"
 	"teslalink/internal/seal"
 )
 
@@ -88,10 +89,13 @@ type Config struct {
 	ConnectPerMinute int
 	APIPerSecond     int
 	TeslaTokenRPS    int
-	InsecureCookie   bool // plain-HTTP localhost in `web dev` only
-	CanonicalHost    bool // `web dev`: send other host names to PUBLIC_URL
-	LogLevel         string
-	LogFormat        string
+	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
+	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
+	LogLevel        string
+	LogFormat       string
+
+	// ActivityRetention is how long owners' activity is kept (ACTIVITY_RETENTION).
+	ActivityRetention owner.Retention
 }
 
 // env reads variables; lookup is os.LookupEnv except in tests.
@@ -198,6 +202,12 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	} {
 		*d.dst, err = durationVar(e, d.name, d.def)
 		errs.add(d.name, err)
+	}
+	c.ActivityRetention = owner.DefaultRetention
+	if v := e.get("ACTIVITY_RETENTION", ""); v != "" {
+		if c.ActivityRetention, err = owner.ParseRetention(v); err != nil {
+			return nil, &configError{"ACTIVITY_RETENTION", err.Error()}
+		}
 	}
 	mb, err := intVarAllowZero(e, "TOKEN_CACHE_MB", 32)
 	errs.add("TOKEN_CACHE_MB", err)

@@ -34,8 +34,8 @@ func TestLoadConfigValid(t *testing.T) {
 	if c.PublicURL.String() != "https://link.example.com" || c.TokenKeys.PrimaryID() != "k1" || len(c.SessionKeys) != 1 {
 		t.Fatalf("%+v", c)
 	}
-	if c.Addr != "127.0.0.1:8080" || len(c.OfferedScopes) != 7 {
-		t.Fatalf("defaults: %s %v", c.Addr, c.OfferedScopes)
+	if c.Addr != "127.0.0.1:8080" || len(c.OfferedScopes) != 7 || c.ActivityRetention.String() != "13mo" {
+		t.Fatalf("defaults: %s %v %s", c.Addr, c.OfferedScopes, c.ActivityRetention)
 	}
 }
 
@@ -55,6 +55,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"SESSION_IDLE_TIMEOUT", "soon", "SESSION_IDLE_TIMEOUT"},
 		{"SCOPES_OFFERED", "user_data,steal_car", "SCOPES_OFFERED"},
 		{"DB_MAX_CONNS", "-3", "DB_MAX_CONNS"},
+		{"ACTIVITY_RETENTION", "13 months", "ACTIVITY_RETENTION"},
 	}
 	for _, tc := range cases {
 		m := validEnv(t)

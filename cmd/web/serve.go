@@ -142,7 +142,8 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		CanonicalHost: cfg.CanonicalHost, ConnectPerMinute: cfg.ConnectPerMinute, APIPerSecond: cfg.APIPerSecond,
 		RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
-		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute, Logger: logger,
+		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute,
+		ActivityRetention: cfg.ActivityRetention, Logger: logger,
 	}, store, tesla)
 	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
 		return &configError{ce.Setting, ce.Err.Error()}

@@ -17,6 +17,7 @@ import (
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/seal"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
@@ -36,12 +37,12 @@ type Config struct {
 	TokenKeys       *seal.Keyring
 	PublicKeyPEM    []byte
 	TrustedProxies  bool
-	CanonicalHost   bool
 	// ConnectPerMinute and APIPerSecond are the rate limits per client
 	// address on /connect and the callback, and per API client on /api/v1;
 	// 0 turns a limit off.
 	ConnectPerMinute int
 	APIPerSecond     int
+	CanonicalHost   bool
 
 	RefreshMargin time.Duration // 0: the link service's default
 	SessionIdle   time.Duration // 0: the session store's default
@@ -62,6 +63,9 @@ type Config struct {
 	// CleanupInterval is how often expired sessions and login states are
 	// deleted; 0 turns the cleanup loop off.
 	CleanupInterval time.Duration
+	// ActivityRetention is how long owners' activity is kept (deleted hourly
+	// when CleanupInterval is set); zero: 13 months.
+	ActivityRetention owner.Retention
 
 	Logger *slog.Logger
 }
@@ -71,6 +75,7 @@ type App struct {
 	Store    *db.Store
 	Tesla    *oidc.Client
 	Links    *link.Service
+	Owners   *owner.Service
 	Sessions *session.Store
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // nil when TokenCacheBytes is 0
@@ -100,7 +105,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	}
 	a := &App{Store: store, Tesla: tesla, cfg: cfg, log: logger}
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin})
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
 		cookieName = "teslalink"
@@ -119,12 +124,14 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		flush = 10 * time.Second
 	}
 	a.Usage = usage.New(store, flush, logger.With("component", "usage"))
+	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
+		Now: cfg.Now})
 	a.Server = handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookies,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
 		ConnectPerMinute: cfg.ConnectPerMinute, APIPerSecond: cfg.APIPerSecond,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
 		Logger: logger, Now: cfg.Now})
 	return a, nil
 }
@@ -156,6 +163,7 @@ func (a *App) Start(ctx context.Context) {
 	}
 	if a.cfg.CleanupInterval > 0 {
 		a.spawn(func() { cleanupLoop(bg, a.Store, a.cfg.CleanupInterval, a.log) })
+		a.spawn(func() { a.Owners.RunCleanup(bg, time.Hour) })
 	}
 }
 

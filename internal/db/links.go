@@ -111,6 +111,14 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 		if err != nil {
 			return fmt.Errorf("upsert owner: %w", err)
 		}
+		// What the link was before, to record what this login changed.
+		var prevStatus string
+		var prevScopes []string
+		err = tx.QueryRow(ctx, `SELECT status, granted_scopes FROM links WHERE owner_id = $1 FOR UPDATE`, ownerID).
+			Scan(&prevStatus, &prevScopes)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read previous link: %w", err)
+		}
 		var linkID string
 		var inserted bool
 		err = tx.QueryRow(ctx, `INSERT INTO links (owner_id, status, region, id_token_issuer, requested_scopes, granted_scopes)
@@ -135,12 +143,19 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 			linkID, sealed.KeyID, sealed.Refresh, sealed.Access, nullTime(g.AccessTokenExpiresAt)); err != nil {
 			return fmt.Errorf("store tokens: %w", err)
 		}
-		action := "link.created"
-		if !inserted {
-			action = "link.renewed"
+		ev := AuditEvent{OwnerID: ownerID, LinkID: linkID, Actor: "owner", Action: ActionLinked,
+			Detail: map[string]any{"granted_scopes": nonNil(g.GrantedScopes), "requested_scopes": nonNil(g.RequestedScopes), "region": g.Region}}
+		switch {
+		case inserted || prevStatus == StatusRevoked:
+		case prevStatus == StatusNeedsReauth:
+			ev.Action = ActionReconnected
+		case !sameScopes(prevScopes, g.GrantedScopes):
+			ev.Action = ActionScopesChanged
+			ev.Detail["added"], ev.Detail["removed"] = scopeDiff(prevScopes, g.GrantedScopes)
+		default:
+			ev.Action = ActionRenewed
 		}
-		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: linkID, Actor: "owner", Action: action,
-			Detail: map[string]any{"granted_scopes": g.GrantedScopes, "requested_scopes": g.RequestedScopes, "region": g.Region}}); err != nil {
+		if err := addAudit(ctx, tx, ev); err != nil {
 			return err
 		}
 		link, err = scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1`, linkID))
@@ -216,6 +231,19 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 		if err != nil {
 			return fmt.Errorf("store refreshed tokens: %w", err)
 		}
+		at := upd.RefreshedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if err := addDaily(ctx, tx, AuditEvent{At: at, OwnerID: out.OwnerID, LinkID: id, Actor: "system", Action: ActionRefreshed}); err != nil {
+			return err
+		}
+		if !sameScopes(l.GrantedScopes, out.GrantedScopes) {
+			// Changed on Tesla's consent page; a refresh is where we learn it.
+			added, removed := scopeDiff(l.GrantedScopes, out.GrantedScopes)
+			return addAudit(ctx, tx, AuditEvent{OwnerID: out.OwnerID, LinkID: id, Actor: "tesla", Action: ActionScopesChanged,
+				Detail: map[string]any{"granted_scopes": nonNil(out.GrantedScopes), "added": added, "removed": removed}})
+		}
 		return nil
 	})
 	if err != nil {
@@ -239,7 +267,7 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string, refusedT
 		if err != nil {
 			return fmt.Errorf("mark needs_reauth: %w", err)
 		}
-		return addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: "link.needs_reauth",
+		return addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: ActionNeedsReauth,
 			Detail: map[string]any{"reason": reason}})
 	})
 }
@@ -270,7 +298,7 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE owner_id = $1`, l.OwnerID); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
-		return addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: "link.revoked"})
+		return addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: ActionRevoked})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke link: %w", err)
@@ -278,14 +306,24 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 	return out, nil
 }
 
-// AuditEvent records something that happened to an owner or link.
+// AuditEvent records something that happened to an owner or link: one row
+// of the activity the owner sees. It never holds token material.
 type AuditEvent struct {
+	ID      int64
 	At      time.Time
 	OwnerID int64
 	LinkID  string
-	Actor   string
-	Action  string
-	Detail  map[string]any
+	// Actor is who did it: "owner", "api:<client name>", "tesla" or "system".
+	Actor string
+	// Action is one of the Action* constants.
+	Action string
+	Detail map[string]any
+	// APIClientID and ClientName name the API client of an ActionUsed entry.
+	APIClientID int64
+	ClientName  string
+	// Day is the UTC day of a once-a-day entry (ActionRefreshed,
+	// ActionUsed); zero for the others.
+	Day time.Time
 }
 
 func addAudit(ctx context.Context, tx pgx.Tx, ev AuditEvent) error {
@@ -301,8 +339,8 @@ func addAudit(ctx context.Context, tx pgx.Tx, ev AuditEvent) error {
 	if ev.LinkID != "" {
 		link = &ev.LinkID
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (owner_id, link_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)`,
-		owner, link, ev.Actor, ev.Action, detail); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO activity (owner_id, link_id, actor, action, detail, at) VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))`,
+		owner, link, ev.Actor, ev.Action, detail, nullTime(ev.At)); err != nil {
 		return fmt.Errorf("audit %s: %w", ev.Action, err)
 	}
 	return nil
@@ -316,7 +354,7 @@ func (s *Store) AddAudit(ctx context.Context, ev AuditEvent) error {
 // AuditForLink lists a link's events, oldest first.
 func (s *Store) AuditForLink(ctx context.Context, linkID string) ([]AuditEvent, error) {
 	rows, err := s.pool.Query(ctx, `SELECT at, coalesce(owner_id, 0), coalesce(link_id::text, ''), actor, action, detail
-		FROM audit_events WHERE link_id = $1 ORDER BY id`, linkID)
+		FROM activity WHERE link_id = $1 ORDER BY id`, linkID)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}

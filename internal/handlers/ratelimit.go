@@ -3,10 +3,11 @@ package handlers
 import (
 	"errors"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"teslalink/internal/apperr"
 )
 
 // limitByAddress applies the per-address limit of /connect and the callback:
@@ -15,18 +16,14 @@ import (
 func (s *Server) limitByAddress(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if ok, wait := s.connectLimit.Allow(addressKey(c.RealIP())); !ok {
-			return &appError{Status: http.StatusTooManyRequests, Type: "rate-limited", Title: "Too many attempts",
-				Detail:   "There were too many sign-in attempts from your network in a short time. Nothing was changed. Please wait a minute, then try again.",
-				RetryURL: "/connect", RetryAfter: wholeSeconds(wait), Err: errors.New("connect rate limit reached")}
+			return &apperr.Error{Code: apperr.RateLimited, RetryAfter: wholeSeconds(wait), Err: errors.New("connect rate limit reached")}
 		}
 		return next(c)
 	}
 }
 
 func errAPIRateLimited(wait time.Duration) error {
-	return &appError{Status: http.StatusTooManyRequests, Type: "rate-limited", Title: "Too many requests",
-		Detail:     "This API key sent more requests than its limit allows; retry after the delay in Retry-After.",
-		RetryAfter: wholeSeconds(wait), Err: errors.New("api rate limit reached")}
+	return &apperr.Error{Code: apperr.RateLimited, RetryAfter: wholeSeconds(wait), Err: errors.New("api rate limit reached")}
 }
 
 // addressKey is the rate-limit key of a client address: the address itself

@@ -21,7 +21,7 @@ func dumpTables(t *testing.T, e *testenv.Env) string {
 	t.Helper()
 	conn := sqlConn(t, e)
 	var sb strings.Builder
-	for _, table := range []string{"owners", "links", "sessions", "used_login_states", "audit_events"} {
+	for _, table := range []string{"owners", "links", "sessions", "used_login_states", "activity"} {
 		rows, err := conn.Query(context.Background(), "SELECT t::text FROM "+table+" t")
 		if err != nil {
 			t.Fatalf("dump %s: %v", table, err)

@@ -36,7 +36,7 @@ type TokenRequest struct {
 func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenRequest) (*Token, error) {
 	l, err := s.store.GetLink(ctx, linkID)
 	if err != nil {
-		return nil, err
+		return nil, translate(err)
 	}
 	return s.AccessTokenFor(ctx, l, req)
 }
@@ -46,6 +46,14 @@ func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenReque
 // is still valid no further database call is made; otherwise the refresh
 // re-reads the row under its lock, as AccessToken does.
 func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
+	tok, err := s.accessToken(ctx, l, req)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return tok, nil
+}
+
+func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
 	started := s.now()
 	linkID := l.ID
 	if err := usable(l, req.Scopes); err != nil {
@@ -166,14 +174,20 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 	return nil, s.refreshFailed(ctx, linkID, failedWith, teslaErr)
 }
 
+// Reasons a link needs the owner to link again (stored as its status reason).
+const (
+	ReasonRefreshRefused = "Tesla no longer accepts the stored refresh token"
+	ReasonOtherAccount   = "Tesla returned an ID token for another account"
+)
+
 // refreshFailed decides what a failed refresh means for the link.
 func (s *Service) refreshFailed(ctx context.Context, linkID string, failedWith []byte, teslaErr error) error {
 	mismatch := errors.Is(teslaErr, oidc.ErrSubMismatch) || errors.Is(teslaErr, oidc.ErrIssuerMismatch)
 	switch {
 	case oidc.KindOf(teslaErr) == oidc.KindReauth || mismatch:
-		reason := "Tesla no longer accepts the stored refresh token"
+		reason := ReasonRefreshRefused
 		if mismatch {
-			reason = "Tesla returned an ID token for another account"
+			reason = ReasonOtherAccount
 		}
 		// Only if the row still holds the token Tesla refused: a re-link
 		// that happened meanwhile must not be flagged.

@@ -24,6 +24,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/ratelimit"
 	"teslalink/internal/seal"
@@ -80,6 +81,7 @@ type Env struct {
 	App     *app.App
 	Tesla   *oidc.Client
 	Links   *link.Service
+	Owners  *owner.Service
 	Usage   *usage.Recorder
 	Cache   *tokencache.Cache // nil with Options.NoCache
 	Keys    *seal.Keyring
@@ -184,7 +186,7 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Links, e.Usage, e.Cache = e.App.Links, e.App.Usage, e.App.Cache
+	e.Links, e.Owners, e.Usage, e.Cache = e.App.Links, e.App.Owners, e.App.Usage, e.App.Cache
 	e.App.Start(context.Background())
 	t.Cleanup(e.App.Stop)
 	e.Server.Config.Handler = e.App.Handler()
