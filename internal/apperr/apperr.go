@@ -56,6 +56,12 @@ const (
 	LoginUnverified     Code = "login-unverified"       // Tesla's answer failed a check
 )
 
+// Codes of the owner's account pages.
+const (
+	UnknownParameter   Code = "unknown-parameter"     // a query parameter the page does not take
+	NoSuchActivityPage Code = "no-such-activity-page" // an activity page number out of range
+)
+
 // Codes of the account page's vehicle list.
 const (
 	StoredTokenUnusable Code = "stored-token-unusable" // a sealed token could not be opened

@@ -108,6 +108,12 @@ var problems = map[apperr.Code]problem{
 		Detail:   "The answer from Tesla did not pass our security checks, so nothing was linked. Please start again; if it keeps happening, contact support with the reference below.",
 		RetryURL: "/connect"},
 
+	// The owner's account pages.
+	apperr.UnknownParameter: {Status: http.StatusBadRequest, Title: "This address is not one we know",
+		Detail: "This page does not take that parameter. Open your account page again.", RetryURL: "/account"},
+	apperr.NoSuchActivityPage: {Status: http.StatusBadRequest, Title: "This activity page does not exist",
+		Detail: "Activity pages are numbered from 1. Open your account page again.", RetryURL: "/account"},
+
 	// The account page's vehicle list (never an error page of its own).
 	apperr.StoredTokenUnusable: {Status: http.StatusInternalServerError, Title: "Something went wrong", Detail: "An unexpected error occurred.",
 		RetryURL: "/", Vehicles: "We could not use the stored Tesla connection. Please connect again (Change permissions) to show your vehicles."},
