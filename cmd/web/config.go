@@ -89,10 +89,10 @@ type Config struct {
 	ConnectPerMinute int
 	APIPerSecond     int
 	TeslaTokenRPS    int
-	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
-	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
-	LogLevel        string
-	LogFormat       string
+	InsecureCookie   bool // plain-HTTP localhost in `web dev` only
+	CanonicalHost    bool // `web dev`: send other host names to PUBLIC_URL
+	LogLevel         string
+	LogFormat        string
 
 	// ActivityRetention is how long owners' activity is kept (ACTIVITY_RETENTION).
 	ActivityRetention owner.Retention

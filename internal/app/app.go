@@ -42,7 +42,7 @@ type Config struct {
 	// 0 turns a limit off.
 	ConnectPerMinute int
 	APIPerSecond     int
-	CanonicalHost   bool
+	CanonicalHost    bool
 
 	RefreshMargin time.Duration // 0: the link service's default
 	SessionIdle   time.Duration // 0: the session store's default
