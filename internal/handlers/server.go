@@ -67,6 +67,7 @@ type Server struct {
 	echo        *echo.Echo
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
+	draining   atomic.Bool            // set by Drain: /readyz answers 503
 
 	connectLimit *ratelimit.Keyed // per client address; nil: no limit
 	apiLimit     *ratelimit.Keyed // per API client; nil: no limit
