@@ -35,6 +35,18 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1.POST("/links/:id/token", s.apiToken, canonicalLinkID, s.apiKey(apikey.ScopeTokensIssue, true), allowQuery())
 	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
 	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false), allowQuery())
+	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
+	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
+}
+
+// linkSessionsOn answers 404 when this server runs without link sessions.
+func (s *Server) linkSessionsOn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.linkSessions == nil {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
 }
 
 func (s *Server) openapiDoc(c echo.Context) error {
