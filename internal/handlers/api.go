@@ -30,7 +30,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	g.GET("/openapi.yaml", s.openapiDoc)
 	v1 := g.Group("/v1")
 	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false),
-		allowQuery("status", "owner_sub", "cursor", "limit"))
+		allowQuery("status", "owner_sub", "external_ref", "cursor", "limit"))
 	v1.GET("/links/:id", s.apiGetLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksRead, true), allowQuery())
 	v1.POST("/links/:id/token", s.apiToken, canonicalLinkID, s.apiKey(apikey.ScopeTokensIssue, true), allowQuery())
 	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
