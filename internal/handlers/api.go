@@ -32,7 +32,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false),
 		allowQuery("status", "owner_sub", "external_ref", "cursor", "limit"))
 	v1.GET("/links/:id", s.apiGetLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksRead, true), allowQuery())
-	v1.POST("/links/:id/token", s.apiToken, canonicalLinkID, s.apiKey(apikey.ScopeTokensIssue, true), allowQuery())
+	v1.POST("/links/:id/token", s.apiToken, s.countToken, canonicalLinkID, s.apiKey(apikey.ScopeTokensIssue, true), allowQuery())
 	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
 	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false), allowQuery())
 	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
@@ -46,6 +46,27 @@ func (s *Server) linkSessionsOn(next echo.HandlerFunc) echo.HandlerFunc {
 			return echo.ErrNotFound
 		}
 		return next(c)
+	}
+}
+
+// countToken counts each token request by API client and outcome: "ok",
+// or the problem type the caller gets. It adds no allocation on success.
+func (s *Server) countToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if s.metrics == nil {
+			return err
+		}
+		name := ""
+		if client := apiClientOf(c); client != nil {
+			name = client.Name
+		}
+		outcome := "ok"
+		if err != nil {
+			outcome = string(classify(err).code)
+		}
+		s.metrics.TokenRequest(name, outcome)
+		return err
 	}
 }
 
