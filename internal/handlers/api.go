@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -20,18 +21,23 @@ var openapiYAML []byte
 // OpenAPI returns the API's OpenAPI 3.1 document (served at /api/openapi.yaml).
 func OpenAPI() []byte { return openapiYAML }
 
-// apiRoutes registers the token broker API. Every /api/v1 route
-// needs an API key with the route's scope; errors are RFC 9457 problems.
+// apiRoutes registers the token broker API. Every /api/v1 route needs an API
+// key with the route's scope; link ids are canonicalised before anything
+// reads them, and unknown query parameters are refused; errors are RFC 9457
+// problems.
 func (s *Server) apiRoutes(g *echo.Group) {
 	g.GET("/openapi.yaml", s.openapiDoc)
 	v1 := g.Group("/v1")
-	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false))
-	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
-	v1.POST("/links/:id/token", s.apiToken) // authorised by the link service, with its token cache
-	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
-	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
-	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
-	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
+	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false),
+		allowQuery("status", "owner_sub", "external_ref", "cursor", "limit"))
+	v1.GET("/links/:id", s.apiGetLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksRead, true), allowQuery())
+	// The token route is authorised by the link service (with its token
+	// cache); apiToken checks the query once the caller is authorised.
+	v1.POST("/links/:id/token", s.apiToken, canonicalLinkID)
+	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
+	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false), allowQuery())
+	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
+	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
 }
 
 // linkSessionsOn answers 404 when this server runs without link sessions.
@@ -77,7 +83,10 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
 			if errors.Is(err, db.ErrUnknownKey) {
 				err = apperr.New(apperr.Unauthenticated, err)
-			} else if err == nil && !slices.Contains(client.Scopes, scope) {
+			} else if err == nil {
+				err = s.admitAPIClient(client.ID)
+			}
+			if err == nil && !slices.Contains(client.Scopes, scope) {
 				err = apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
 					errors.New("api client "+client.Name+" lacks "+scope))
 			}
@@ -98,6 +107,14 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// admitAPIClient applies the per-client API rate limit.
+func (s *Server) admitAPIClient(clientID int64) error {
+	if ok, wait := s.apiLimit.Allow(strconv.FormatInt(clientID, 10)); !ok {
+		return errAPIRateLimited(wait)
+	}
+	return nil
 }
 
 // bearerKey returns the request's API key when it is well formed, else the

@@ -47,7 +47,10 @@ func (s *Server) apiToken(c echo.Context) error {
 		return err
 	}
 	req := c.Request()
-	in := link.IssueRequest{LinkID: c.Param("id"), Read: func() (link.TokenRequest, error) {
+	in := link.IssueRequest{LinkID: c.Param("id"), Admit: s.admitAPIClient, Read: func() (link.TokenRequest, error) {
+		if err := checkQuery(req.URL.RawQuery); err != nil {
+			return link.TokenRequest{}, err
+		}
 		body, err := readTokenRequest(req)
 		return link.TokenRequest{ForceRefresh: body.ForceRefresh, Scopes: body.Scopes}, err
 	}}

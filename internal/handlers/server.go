@@ -17,6 +17,7 @@ import (
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
+	"teslalink/internal/ratelimit"
 	"teslalink/internal/session"
 	"teslalink/internal/usage"
 )
@@ -38,6 +39,12 @@ type Config struct {
 	// registered redirect URI live. For `web dev`.
 	CanonicalHost  bool
 	TrustedProxies bool // read X-Forwarded-For for the client IP
+	// ConnectPerMinute limits the requests of one client address to /connect
+	// and the callback (bursts of as many); 0: no limit.
+	ConnectPerMinute int
+	// APIPerSecond limits the requests of one API client to /api/v1 (bursts
+	// of as many); 0: no limit.
+	APIPerSecond int
 }
 
 // Server holds the handlers' dependencies.
@@ -61,6 +68,9 @@ type Server struct {
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
 	draining   atomic.Bool            // set by Drain: /readyz answers 503
 	metrics    TokenMetrics           // nil: not counted
+
+	connectLimit *ratelimit.Keyed // per client address; nil: no limit
+	apiLimit     *ratelimit.Keyed // per API client; nil: no limit
 }
 
 // Deps are the services the Server calls.
@@ -101,6 +111,8 @@ func New(cfg Config, deps Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.connectLimit = ratelimit.NewKeyed(float64(cfg.ConnectPerMinute)/60, cfg.ConnectPerMinute, s.now)
+	s.apiLimit = ratelimit.NewKeyed(float64(cfg.APIPerSecond), cfg.APIPerSecond, s.now)
 	s.login = newLoginCookies(cfg.SessionKeys, cfg.SecureCookies)
 	s.cssPath, s.icoPath = staticPaths()
 	e := echo.New()

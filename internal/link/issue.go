@@ -15,6 +15,9 @@ import (
 type IssueRequest struct {
 	KeyHash [32]byte // apikey.Hash of the caller's key
 	LinkID  string
+	// Admit, when set, is called as soon as the key is known, before its
+	// scope or the link is checked (rate limits); its error is returned.
+	Admit func(clientID int64) error
 	// Read returns the request's options. It is called only once the key
 	// and the link are authorised, so nobody else's input is ever read;
 	// its error is returned as is. nil means the defaults.
@@ -61,6 +64,11 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 			s.cache.Put(gen, in.KeyHash, client, l)
 		}
 		row = l
+	}
+	if in.Admit != nil {
+		if err := in.Admit(client.ID); err != nil {
+			return out, err
+		}
 	}
 	if !slices.Contains(client.Scopes, apikey.ScopeTokensIssue) {
 		return out, apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+apikey.ScopeTokensIssue+".",
