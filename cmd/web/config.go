@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"slices"
@@ -52,7 +53,9 @@ type Config struct {
 	RefreshMargin   time.Duration
 	UsageFlush      time.Duration
 	KeepAliveAge    time.Duration
-	TokenCacheBytes int // 0 turns the token cache off
+	KeepAliveRate   float64 // keep-alive refreshes per second, across all instances
+	WebhookPrivate  bool    // allow webhook targets on private and loopback addresses
+	TokenCacheBytes int     // 0 turns the token cache off
 	TrustProxy      bool
 	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
 	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
@@ -173,6 +176,16 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	}
 	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
+	if c.KeepAliveRate, err = strconv.ParseFloat(e.get("KEEPALIVE_RATE", "1"), 64); err != nil ||
+		c.KeepAliveRate <= 0 || c.KeepAliveRate > 1000 || math.IsNaN(c.KeepAliveRate) {
+		return nil, &configError{"KEEPALIVE_RATE", "must be a number of refreshes per second above 0 and at most 1000, e.g. 2 or 0.5"}
+	}
+	switch v := e.get("WEBHOOK_ALLOW_PRIVATE", "false"); v {
+	case "true", "false":
+		c.WebhookPrivate = v == "true"
+	default:
+		return nil, &configError{"WEBHOOK_ALLOW_PRIVATE", "must be true or false"}
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return nil, &configError{"LOG_LEVEL", "must be debug, info, warn or error"}
 	}

@@ -14,11 +14,13 @@ import (
 
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
+	"teslalink/internal/jobs"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
+	"teslalink/internal/webhook"
 )
 
 // cmdServe runs the production server from the environment.
@@ -155,8 +157,15 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	rec := usage.New(store, cfg.UsageFlush, logger.With("component", "usage"))
 	usageDone := make(chan struct{})
 	go func() { rec.Run(bg); close(usageDone) }()
-	go cleanupLoop(bg, store, logger)
-	go links.RunKeepAlive(bg, time.Hour, cfg.KeepAliveAge)
+	runner, err := jobs.New(jobs.Config{Store: store, Links: links, Logger: logger.With("component", "jobs"),
+		Sender:       webhook.NewSender(webhook.SenderOptions{AllowPrivate: cfg.WebhookPrivate}),
+		KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate})
+	if err != nil {
+		return err
+	}
+	if err := runner.Start(bg); err != nil {
+		return err
+	}
 
 	app := handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
@@ -188,28 +197,15 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("graceful shutdown incomplete", "error", err)
 	}
+	jctx, jcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer jcancel()
+	if err := runner.Stop(jctx); err != nil {
+		logger.Warn("background jobs did not stop cleanly; unfinished ones run again on the next start", "error", err)
+	}
 	stopBG()
 	<-usageDone
 	logger.Info("stopped")
 	return nil
-}
-
-// cleanupLoop deletes expired sessions and consumed login states now and then.
-func cleanupLoop(ctx context.Context, store *db.Store, logger *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		if n, err := store.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			logger.Warn("cleanup failed", "error", err)
-		} else if n > 0 {
-			logger.Info("expired sessions removed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // checkTokenKeys refuses to start when stored tokens were sealed with a key

@@ -111,6 +111,14 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 		if err != nil {
 			return fmt.Errorf("upsert owner: %w", err)
 		}
+		// The link as it was, to tell which event this login is.
+		var prevStatus string
+		var prevScopes []string
+		err = tx.QueryRow(ctx, `SELECT status, granted_scopes FROM links WHERE owner_id = $1 FOR UPDATE`, ownerID).
+			Scan(&prevStatus, &prevScopes)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read link: %w", err)
+		}
 		var linkID string
 		var inserted bool
 		err = tx.QueryRow(ctx, `INSERT INTO links (owner_id, status, region, id_token_issuer, requested_scopes, granted_scopes)
@@ -142,6 +150,11 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: linkID, Actor: "owner", Action: action,
 			Detail: map[string]any{"granted_scopes": g.GrantedScopes, "requested_scopes": g.RequestedScopes, "region": g.Region}}); err != nil {
 			return err
+		}
+		for _, ev := range saveEvents(inserted, prevStatus, prevScopes, g.GrantedScopes) {
+			if err := s.emit(ctx, tx, ev, linkID, ""); err != nil {
+				return err
+			}
 		}
 		link, err = scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1`, linkID))
 		return err
@@ -205,6 +218,7 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 			out = l
 			return nil
 		}
+		before := l.GrantedScopes
 		out, err = scanLink(tx.QueryRow(ctx, `WITH u AS (
 				UPDATE links SET token_key_id = $2, refresh_token_sealed = $3, access_token_sealed = $4,
 					access_token_expires_at = $5, granted_scopes = coalesce($6, granted_scopes),
@@ -215,6 +229,10 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 			upd.GrantedScopes, upd.Region, nullTime(upd.RefreshedAt)))
 		if err != nil {
 			return fmt.Errorf("store refreshed tokens: %w", err)
+		}
+		if !sameSet(before, out.GrantedScopes) {
+			// The owner changed their grant at Tesla; the refresh revealed it.
+			return s.emit(ctx, tx, EventLinkUpdated, id, "")
 		}
 		return nil
 	})
@@ -239,8 +257,11 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string, refusedT
 		if err != nil {
 			return fmt.Errorf("mark needs_reauth: %w", err)
 		}
-		return addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: "link.needs_reauth",
-			Detail: map[string]any{"reason": reason}})
+		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: "link.needs_reauth",
+			Detail: map[string]any{"reason": reason}}); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, EventLinkReauthRequired, id, "")
 	})
 }
 
@@ -270,7 +291,14 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE owner_id = $1`, l.OwnerID); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
-		return addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: "link.revoked"})
+		if err := addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: "link.revoked"}); err != nil {
+			return err
+		}
+		by := "team"
+		if actor == "owner" {
+			by = "owner"
+		}
+		return s.emit(ctx, tx, EventLinkRevoked, id, by)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke link: %w", err)
@@ -325,4 +353,36 @@ func (s *Store) AuditForLink(ctx context.Context, linkID string) ([]AuditEvent, 
 		err := r.Scan(&ev.At, &ev.OwnerID, &ev.LinkID, &ev.Actor, &ev.Action, &ev.Detail)
 		return ev, err
 	})
+}
+
+// saveEvents tells which events a login that stored a link causes, given
+// the link before it (prevStatus "" when there was none).
+func saveEvents(inserted bool, prevStatus string, prevScopes, granted []string) []string {
+	switch {
+	case inserted || prevStatus == "" || prevStatus == StatusRevoked:
+		return []string{EventLinkCreated}
+	case prevStatus == StatusNeedsReauth && sameSet(prevScopes, granted):
+		return []string{EventLinkRecovered}
+	case prevStatus == StatusNeedsReauth:
+		return []string{EventLinkRecovered, EventLinkUpdated}
+	case !sameSet(prevScopes, granted):
+		return []string{EventLinkUpdated}
+	}
+	return nil // the same grant again: nothing the team needs to hear
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	seen := make(map[string]bool, len(a))
+	for _, v := range a {
+		seen[v] = true
+	}
+	other := make(map[string]bool, len(b))
+	for _, v := range b {
+		if !seen[v] {
+			return false
+		}
+		other[v] = true
+	}
+	return len(seen) == len(other)
 }

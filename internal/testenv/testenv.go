@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -22,6 +23,7 @@ import (
 
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
+	"teslalink/internal/jobs"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
 	"teslalink/internal/pgtest"
@@ -30,6 +32,7 @@ import (
 	"teslalink/internal/teslasim"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
+	"teslalink/internal/webhook"
 )
 
 // OptionalScopes are all optional scopes, as the service offers by default.
@@ -54,6 +57,19 @@ type Options struct {
 	Provider *Provider
 	// NoCache runs without the token cache (every API request reads the database).
 	NoCache bool
+	// Jobs starts this instance's background jobs (webhook deliveries,
+	// keep-alive, cleanup). Without it, jobs are still enqueued (events are
+	// recorded with every change) but this instance works none of them.
+	Jobs bool
+	// RetrySchedule is the webhook retry schedule; nil: 50 ms between tries.
+	RetrySchedule []time.Duration
+	// WebhookStrict refuses private and loopback webhook targets, as
+	// production does; by default tests allow them (receivers are on loopback).
+	WebhookStrict bool
+	KeepAliveAge  time.Duration // TOKEN_KEEPALIVE_AGE; 0: 720h
+	KeepAliveRate float64       // KEEPALIVE_RATE; 0: 1000 a second
+	// KeepAliveEvery is how often a keep-alive round starts; 0: every 200 ms.
+	KeepAliveEvery time.Duration
 }
 
 // Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
@@ -75,6 +91,7 @@ type Env struct {
 	Links   *link.Service
 	Usage   *usage.Recorder
 	Cache   *tokencache.Cache // nil with Options.NoCache
+	Jobs    *jobs.Runner
 	Keys    *seal.Keyring
 	KeySpec string
 	Logs    *LogBuffer
@@ -159,6 +176,20 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	e.Links = link.New(link.Config{Store: store, Tesla: e.Tesla, Keys: e.Keys, Logger: logger.With("component", "link"),
 		Now: now, RefreshMargin: opts.RefreshMargin})
+	retry := opts.RetrySchedule
+	if retry == nil {
+		retry = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
+	}
+	e.Jobs, err = jobs.New(jobs.Config{Store: store, Links: e.Links, Logger: logger.With("component", "jobs"),
+		Sender:        webhook.NewSender(webhook.SenderOptions{AllowPrivate: !opts.WebhookStrict, Timeout: 2 * time.Second}),
+		RetrySchedule: retry, KeepAliveAge: opts.KeepAliveAge, KeepAliveRate: cmp.Or(opts.KeepAliveRate, 1000),
+		KeepAliveEvery: cmp.Or(opts.KeepAliveEvery, 200*time.Millisecond), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Jobs {
+		e.StartJobs()
+	}
 	sessKey := make([]byte, 32)
 	rand.Read(sessKey)
 	cookieName := "teslalink"
@@ -192,6 +223,24 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	t.Cleanup(e.Server.Close)
 	return e
+}
+
+// StartJobs starts this instance's background jobs; they stop when the
+// test ends or at StopJobs.
+func (e *Env) StartJobs() {
+	e.T.Helper()
+	if err := e.Jobs.Start(context.Background()); err != nil {
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(e.StopJobs)
+}
+
+// StopJobs stops this instance's background jobs, as a crash or a stop
+// would: jobs not yet worked stay queued in the database.
+func (e *Env) StopJobs() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.Jobs.Stop(ctx) //nolint:errcheck // stopping twice is fine
 }
 
 // LogBuffer collects everything the service logged; safe for concurrent use.
