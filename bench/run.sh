@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Token broker benchmark (issue 5). Run from anywhere: bench/run.sh
+# Token broker benchmark. Run from anywhere: bench/run.sh
 #   (a) pgbench: single-row reads of the links table, 32 clients, prepared statements
 #   (b) wrk: POST /api/v1/links/{random id}/token, 32 connections
 # over 100,000 seeded links, then prints throughput, p50/p99, the ratio

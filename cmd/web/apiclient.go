@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,11 +56,9 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("apiclient create", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	scopesFlag := fs.String("scopes", strings.Join(apikey.DefaultScopes, ","), "comma-separated API scopes: "+strings.Join(apikey.Scopes, ", "))
-	if err := fs.Parse(args); err != nil {
-		return &configError{"apiclient create", err.Error()}
+	fs, err := findCommand("apiclient create").parseFlags(args)
+	if err != nil {
+		return err
 	}
 	if name == "" && fs.NArg() == 1 {
 		name = fs.Arg(0)
@@ -71,7 +68,7 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 	if err := validClientName(name); err != nil {
 		return &configError{"apiclient create NAME", err.Error()}
 	}
-	scopes, err := apikey.ParseScopes(*scopesFlag)
+	scopes, err := apikey.ParseScopes(flagString(fs, "scopes"))
 	if err != nil {
 		return &configError{"--scopes", err.Error()}
 	}

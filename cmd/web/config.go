@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/owner"
 	"teslalink/internal/seal"
 )
 
@@ -20,6 +22,33 @@ type configError struct {
 }
 
 func (e *configError) Error() string { return e.Var + ": " + e.Msg }
+
+// configErrors is every problem found in one pass, so an operator fixes them
+// all at once; each is one line, and none holds a value.
+type configErrors []*configError
+
+func (es configErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// add records err (a *configError, or any error as a message for v) and
+// reports whether it was nil.
+func (es *configErrors) add(v string, err error) bool {
+	if err == nil {
+		return true
+	}
+	var ce *configError
+	if errors.As(err, &ce) {
+		*es = append(*es, ce)
+	} else {
+		*es = append(*es, &configError{v, err.Error()})
+	}
+	return false
+}
 
 // allOptionalScopes are the optional Tesla scopes the service knows.
 var allOptionalScopes = []string{"user_data", "vehicle_device_data", "vehicle_location", "vehicle_cmds",
@@ -61,6 +90,9 @@ type Config struct {
 	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
 	LogLevel        string
 	LogFormat       string
+
+	// ActivityRetention is how long owners' activity is kept (ACTIVITY_RETENTION).
+	ActivityRetention owner.Retention
 }
 
 // env reads variables; lookup is os.LookupEnv except in tests.
@@ -79,9 +111,11 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	if e == nil {
 		e = os.LookupEnv
 	}
+	var errs configErrors
+	var err error
 	for _, name := range required {
 		if e.get(name, "") == "" {
-			return nil, &configError{name, "is required"}
+			errs = append(errs, &configError{name, "is required"})
 		}
 	}
 	c := &Config{
@@ -98,29 +132,28 @@ func loadConfig(e env, required ...string) (*Config, error) {
 		LogFormat:           e.get("LOG_FORMAT", "json"),
 		TeslaRegionURLs:     map[string]string{},
 	}
-	var err error
 	if v := e.get("PUBLIC_URL", ""); v != "" {
 		if c.PublicURL, err = parsePublicURL(v); err != nil {
-			return nil, &configError{"PUBLIC_URL", err.Error()}
+			errs = append(errs, &configError{"PUBLIC_URL", err.Error()})
 		}
 	}
 	if c.DatabaseURL != "" {
 		if _, err := db.ParseURL(c.DatabaseURL); err != nil {
-			return nil, &configError{"DATABASE_URL", err.Error()}
+			errs = append(errs, &configError{"DATABASE_URL", err.Error()})
 		}
 	}
-	if c.DBMaxConns, err = intVar(e, "DB_MAX_CONNS", 20); err != nil {
-		return nil, err
-	}
+	c.DBMaxConns, err = intVar(e, "DB_MAX_CONNS", 20)
+	errs.add("DB_MAX_CONNS", err)
 	for _, name := range []string{"TESLA_DISCOVERY_URL", "TESLA_TOKEN_URL", "TESLA_CALLBACK_ISSUER", "TESLA_AUDIENCE"} {
 		if v := e.get(name, ""); v != "" && !absoluteURL(v) {
-			return nil, &configError{name, "must be an absolute http(s) URL"}
+			errs = append(errs, &configError{name, "must be an absolute http(s) URL"})
 		}
 	}
-	for region, name := range map[string]string{"na": "TESLA_FLEET_API_NA", "eu": "TESLA_FLEET_API_EU", "cn": "TESLA_FLEET_API_CN"} {
+	for _, region := range []string{"na", "eu", "cn"} {
+		name := "TESLA_FLEET_API_" + strings.ToUpper(region)
 		if v := e.get(name, ""); v != "" {
 			if !absoluteURL(v) {
-				return nil, &configError{name, "must be an absolute http(s) URL"}
+				errs = append(errs, &configError{name, "must be an absolute http(s) URL"})
 			}
 			c.TeslaRegionURLs[region] = strings.TrimRight(v, "/")
 		}
@@ -135,26 +168,24 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	if path := e.get("TESLA_PUBLIC_KEY_FILE", ""); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil || !strings.Contains(string(b), "-----BEGIN PUBLIC KEY-----") {
-			return nil, &configError{"TESLA_PUBLIC_KEY_FILE", "must name a readable PEM file holding a PUBLIC KEY"}
+			errs = append(errs, &configError{"TESLA_PUBLIC_KEY_FILE", "must name a readable PEM file holding a PUBLIC KEY"})
 		}
 		c.TeslaPublicKeyPEM = b
 	}
 	if v := e.get("TOKEN_ENCRYPTION_KEYS", ""); v != "" {
 		if c.TokenKeys, err = seal.ParseKeys(v); err != nil {
-			return nil, &configError{"TOKEN_ENCRYPTION_KEYS", err.Error() + " (want id:base64 of 32 random bytes, comma-separated; generate with 'web keys generate')"}
+			errs = append(errs, &configError{"TOKEN_ENCRYPTION_KEYS", err.Error() + " (want id:base64 of 32 random bytes, comma-separated; generate with 'web keys generate')"})
 		}
 	}
 	if v := e.get("SESSION_KEYS", ""); v != "" {
 		if c.SessionKeys, err = parseSessionKeys(v); err != nil {
-			return nil, &configError{"SESSION_KEYS", err.Error()}
+			errs = append(errs, &configError{"SESSION_KEYS", err.Error()})
 		}
 	}
-	if c.OfferedScopes, err = scopesVar(e, "SCOPES_OFFERED", allOptionalScopes); err != nil {
-		return nil, err
-	}
-	if c.DefaultScopes, err = scopesVar(e, "SCOPES_DEFAULT", []string{"user_data", "vehicle_device_data"}); err != nil {
-		return nil, err
-	}
+	c.OfferedScopes, err = scopesVar(e, "SCOPES_OFFERED", allOptionalScopes)
+	errs.add("SCOPES_OFFERED", err)
+	c.DefaultScopes, err = scopesVar(e, "SCOPES_DEFAULT", []string{"user_data", "vehicle_device_data"})
+	errs.add("SCOPES_DEFAULT", err)
 	for _, d := range []struct {
 		name string
 		def  time.Duration
@@ -166,31 +197,37 @@ func loadConfig(e env, required ...string) (*Config, error) {
 		{"USAGE_FLUSH_INTERVAL", 10 * time.Second, &c.UsageFlush},
 		{"TOKEN_KEEPALIVE_AGE", 30 * 24 * time.Hour, &c.KeepAliveAge},
 	} {
-		if *d.dst, err = durationVar(e, d.name, d.def); err != nil {
-			return nil, err
+		*d.dst, err = durationVar(e, d.name, d.def)
+		errs.add(d.name, err)
+	}
+	c.ActivityRetention = owner.DefaultRetention
+	if v := e.get("ACTIVITY_RETENTION", ""); v != "" {
+		if c.ActivityRetention, err = owner.ParseRetention(v); err != nil {
+			return nil, &configError{"ACTIVITY_RETENTION", err.Error()}
 		}
 	}
 	mb, err := intVarAllowZero(e, "TOKEN_CACHE_MB", 32)
-	if err != nil {
-		return nil, err
-	}
+	errs.add("TOKEN_CACHE_MB", err)
 	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
 	if c.KeepAliveRate, err = strconv.ParseFloat(e.get("KEEPALIVE_RATE", "1"), 64); err != nil ||
 		c.KeepAliveRate <= 0 || c.KeepAliveRate > 1000 || math.IsNaN(c.KeepAliveRate) {
-		return nil, &configError{"KEEPALIVE_RATE", "must be a number of refreshes per second above 0 and at most 1000, e.g. 2 or 0.5"}
+		errs = append(errs, &configError{"KEEPALIVE_RATE", "must be a number of refreshes per second above 0 and at most 1000, e.g. 2 or 0.5"})
 	}
 	switch v := e.get("WEBHOOK_ALLOW_PRIVATE", "false"); v {
 	case "true", "false":
 		c.WebhookPrivate = v == "true"
 	default:
-		return nil, &configError{"WEBHOOK_ALLOW_PRIVATE", "must be true or false"}
+		errs = append(errs, &configError{"WEBHOOK_ALLOW_PRIVATE", "must be true or false"})
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
-		return nil, &configError{"LOG_LEVEL", "must be debug, info, warn or error"}
+		errs = append(errs, &configError{"LOG_LEVEL", "must be debug, info, warn or error"})
 	}
 	if !slices.Contains([]string{"json", "text"}, c.LogFormat) {
-		return nil, &configError{"LOG_FORMAT", "must be json or text"}
+		errs = append(errs, &configError{"LOG_FORMAT", "must be json or text"})
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return c, nil
 }

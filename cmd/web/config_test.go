@@ -34,8 +34,8 @@ func TestLoadConfigValid(t *testing.T) {
 	if c.PublicURL.String() != "https://link.example.com" || c.TokenKeys.PrimaryID() != "k1" || len(c.SessionKeys) != 1 {
 		t.Fatalf("%+v", c)
 	}
-	if c.Addr != "127.0.0.1:8080" || len(c.OfferedScopes) != 7 {
-		t.Fatalf("defaults: %s %v", c.Addr, c.OfferedScopes)
+	if c.Addr != "127.0.0.1:8080" || len(c.OfferedScopes) != 7 || c.ActivityRetention.String() != "13mo" {
+		t.Fatalf("defaults: %s %v %s", c.Addr, c.OfferedScopes, c.ActivityRetention)
 	}
 }
 
@@ -55,6 +55,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"SESSION_IDLE_TIMEOUT", "soon", "SESSION_IDLE_TIMEOUT"},
 		{"SCOPES_OFFERED", "user_data,steal_car", "SCOPES_OFFERED"},
 		{"DB_MAX_CONNS", "-3", "DB_MAX_CONNS"},
+		{"ACTIVITY_RETENTION", "13 months", "ACTIVITY_RETENTION"},
 	}
 	for _, tc := range cases {
 		m := validEnv(t)
@@ -106,5 +107,41 @@ func TestOneLine(t *testing.T) {
 	in := "failed to connect to `user=u database=x`:\n\t127.0.0.1:1: refused\n\t[::1]:1: refused"
 	if got, want := oneLine(in), "failed to connect to `user=u database=x`: 127.0.0.1:1: refused; [::1]:1: refused"; got != want {
 		t.Fatalf("oneLine = %q, want %q", got, want)
+	}
+}
+
+// TestConfigErrorsAllAtOnce: several wrong and missing variables are all
+// reported in one run, one line each, in a stable order, and no line
+// holds a value.
+func TestConfigErrorsAllAtOnce(t *testing.T) {
+	for k := range validEnv(t) {
+		t.Setenv(k, "")
+	}
+	t.Setenv("PUBLIC_URL", "link.example.com")
+	t.Setenv("DATABASE_URL", "postgres://u:hunter2@db:notaport/x")
+	t.Setenv("SESSION_KEYS", "c2hvcnRrZXk=")
+	t.Setenv("TOKEN_REFRESH_MARGIN", "soon")
+	t.Setenv("TESLA_FLEET_API_EU", "fleet-eu")
+	t.Setenv("LOG_LEVEL", "loud")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve"}, &out, &errOut); code != exitConfig {
+		t.Fatalf("exit %d, want %d: %s", code, exitConfig, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	// TESLA_CLIENT_SECRET is optional in serve: empty means a public client.
+	want := []string{"TESLA_CLIENT_ID: is required", "TOKEN_ENCRYPTION_KEYS: is required",
+		"PUBLIC_URL:", "DATABASE_URL:", "TESLA_FLEET_API_EU:", "SESSION_KEYS:", "TOKEN_REFRESH_MARGIN:", "LOG_LEVEL:"}
+	if len(lines) != len(want) {
+		t.Fatalf("want %d lines, got %d:\n%s", len(want), len(lines), errOut.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "web: configuration: "+w) {
+			t.Errorf("line %d = %q, want it to start with %q", i+1, lines[i], w)
+		}
+	}
+	for _, secret := range []string{"hunter2", "c2hvcnRrZXk"} {
+		if strings.Contains(errOut.String(), secret) {
+			t.Errorf("stderr leaks %q:\n%s", secret, errOut.String())
+		}
 	}
 }

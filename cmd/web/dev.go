@@ -36,7 +36,8 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := addrFlag("dev", args, cfg); err != nil {
+	simAddr, err := devFlags(args, cfg, stderr)
+	if err != nil {
 		return err
 	}
 	if cfg.PublicURL == nil {
@@ -72,7 +73,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return fmt.Errorf("tesla simulator: %w", err)
 		}
-		if err := sim.Start("127.0.0.1:0"); err != nil {
+		if err := sim.Start(simAddr); err != nil {
 			return fmt.Errorf("tesla simulator: %w", err)
 		}
 		defer sim.Close()

@@ -74,10 +74,11 @@ func TestDevCommand(t *testing.T) {
 }
 
 type devRun struct {
-	cmd   *exec.Cmd
-	url   string
-	dbURL string
-	done  chan error
+	cmd    *exec.Cmd
+	url    string
+	dbURL  string
+	simURL string
+	done   chan error
 }
 
 var psqlRe = regexp.MustCompile(`psql "([^"]+)"`)
@@ -90,7 +91,13 @@ func startDev(t *testing.T, bin, devDir string) *devRun {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "dev", "--addr", addr)
+	simLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simAddr := simLn.Addr().String()
+	simLn.Close()
+	cmd := exec.Command(bin, "dev", "--addr", addr, "--sim-addr", simAddr)
 	cmd.Env = append(filterEnv(os.Environ()), "TESLALINK_DEV_DIR="+devDir)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
@@ -107,6 +114,9 @@ func startDev(t *testing.T, bin, devDir string) *devRun {
 			if m := psqlRe.FindStringSubmatch(line); m != nil {
 				r.dbURL = m[1]
 			}
+			if strings.HasPrefix(line, "Tesla simulator: ") {
+				r.simURL = strings.Fields(line)[2]
+			}
 			if strings.Contains(line, "teslalink dev is ready") {
 				close(ready)
 			}
@@ -117,6 +127,9 @@ func startDev(t *testing.T, bin, devDir string) *devRun {
 	select {
 	case <-ready:
 		t.Logf("web dev ready in %v", time.Since(start).Round(time.Millisecond))
+		if r.simURL != "http://"+simAddr {
+			t.Errorf("simulator at %q, want http://%s (--sim-addr)", r.simURL, simAddr)
+		}
 	case err := <-r.done:
 		t.Fatalf("web dev exited early: %v", err)
 	case <-time.After(60 * time.Second):

@@ -13,23 +13,6 @@ import (
 	"syscall"
 )
 
-const usageText = `teslalink: link Tesla accounts and broker their access tokens.
-
-Usage:
-  web dev [--addr 127.0.0.1:8080]     run with embedded defaults (throwaway PostgreSQL, Tesla simulator)
-  web serve [--addr host:port]        run in production (configuration from the environment)
-  web migrate                         apply database migrations and report them
-  web keys rotate [--batch 500]       re-seal every stored token with the primary TOKEN_ENCRYPTION_KEYS key
-  web keys generate                   print a new TOKEN_ENCRYPTION_KEYS entry and a SESSION_KEYS value
-  web apiclient create NAME [--scopes links:read,tokens:issue,links:delete]
-  web apiclient list | revoke NAME    manage the team's API keys
-  web tesla register --domain example.com [--region na|eu|cn]
-  web healthcheck                     exit 0 when the local server's /readyz answers 200 (for containers)
-  web tesla-sim [--addr 127.0.0.1:9090 --client-id ID --client-secret S --redirect-uri URL]
-
-Configuration: see README.md.
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -38,36 +21,39 @@ func main() {
 const exitConfig = 2
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usageText)
+	if len(args) == 0 {
+		printUsage(stdout)
 		return 0
+	}
+	if args[0] == "help" || wantsHelp(args) {
+		topic := args
+		if args[0] == "help" {
+			topic = args[1:]
+		}
+		if c := helpTopic(topic); c != nil {
+			printCommandHelp(stdout, c)
+		} else {
+			printUsage(stdout)
+		}
+		return 0
+	}
+	c := findCommand(args[0])
+	if c == nil || c.run == nil {
+		fmt.Fprintf(stderr, "web: unknown command %q (run 'web --help' for the list)\n", args[0])
+		return exitConfig
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch args[0] {
-	case "serve":
-		err = cmdServe(ctx, args[1:], stdout, stderr)
-	case "dev":
-		err = cmdDev(ctx, args[1:], stdout, stderr)
-	case "migrate":
-		err = cmdMigrate(ctx, args[1:], stdout)
-	case "keys":
-		err = cmdKeys(ctx, args[1:], stdout)
-	case "apiclient":
-		err = cmdAPIClient(ctx, args[1:], stdout)
-	case "tesla":
-		err = cmdTesla(ctx, args[1:], stdout)
-	case "tesla-sim":
-		err = cmdTeslaSim(ctx, args[1:], stdout)
-	case "healthcheck":
-		err = cmdHealthcheck(ctx, stdout)
-	default:
-		fmt.Fprintf(stderr, "web: unknown command %q\n\n%s", args[0], usageText)
-		return exitConfig
-	}
+	err := c.run(ctx, args[1:], stdout, stderr)
 	if err == nil {
 		return 0
+	}
+	var ces configErrors
+	if errors.As(err, &ces) {
+		for _, ce := range ces {
+			fmt.Fprintf(stderr, "web: configuration: %s\n", oneLine(ce.Error()))
+		}
+		return exitConfig
 	}
 	var ce *configError
 	if errors.As(err, &ce) {

@@ -12,20 +12,16 @@ import (
 	"slices"
 	"time"
 
+	"teslalink/internal/app"
 	"teslalink/internal/db"
-	"teslalink/internal/handlers"
-	"teslalink/internal/jobs"
-	"teslalink/internal/link"
 	"teslalink/internal/oidc"
-	"teslalink/internal/session"
-	"teslalink/internal/tokencache"
-	"teslalink/internal/usage"
-	"teslalink/internal/webhook"
 )
 
 // cmdServe runs the production server from the environment.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID", "TESLA_CLIENT_SECRET",
+	// TESLA_CLIENT_SECRET is optional: without it the service is a public
+	// client (Tesla's open-source apps), PKCE only.
+	cfg, err := loadConfig(nil, "PUBLIC_URL", "DATABASE_URL", "TESLA_CLIENT_ID",
 		"TOKEN_ENCRYPTION_KEYS", "SESSION_KEYS")
 	if err != nil {
 		return err
@@ -134,50 +130,32 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		return err
 	}
 	tesla := teslaClient(cfg, logger)
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	tesla.StartDiscovery(bg)
-
-	links := link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		RefreshMargin: cfg.RefreshMargin})
-	cookieName := "__Host-teslalink"
-	if cfg.InsecureCookie {
-		cookieName = "teslalink"
+	if tesla.PublicClient() {
+		logger.Info("TESLA_CLIENT_SECRET is empty: acting as a public client (PKCE only, no secret sent; no partner registration)")
 	}
-	sessions, err := session.New(store, cfg.SessionKeys, session.Options{CookieName: cookieName, Secure: !cfg.InsecureCookie,
-		IdleTimeout: cfg.SessionIdle, MaxAge: cfg.SessionMaxAge})
-	if err != nil {
-		return &configError{"SESSION_KEYS", err.Error()}
-	}
-	var cache *tokencache.Cache
-	if cfg.TokenCacheBytes > 0 {
-		cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
-		go cache.Run(bg, store)
-	}
-	rec := usage.New(store, cfg.UsageFlush, logger.With("component", "usage"))
-	usageDone := make(chan struct{})
-	go func() { rec.Run(bg); close(usageDone) }()
-	runner, err := jobs.New(jobs.Config{Store: store, Links: links, Logger: logger.With("component", "jobs"),
-		Sender:       webhook.NewSender(webhook.SenderOptions{AllowPrivate: cfg.WebhookPrivate}),
-		KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate})
-	if err != nil {
-		return err
-	}
-	if err := runner.Start(bg); err != nil {
-		return err
-	}
-
-	app := handlers.New(handlers.Config{
-		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookie,
+	a, err := app.New(app.Config{
+		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, InsecureCookies: cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
-		PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy, CanonicalHost: cfg.CanonicalHost,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: links, Sessions: sessions, Usage: rec, Cache: cache, Logger: logger})
+		TokenKeys: cfg.TokenKeys, PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
+		CanonicalHost: cfg.CanonicalHost, RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
+		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
+		Jobs: true, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate, WebhookAllowPrivate: cfg.WebhookPrivate,
+		ActivityRetention: cfg.ActivityRetention, Logger: logger,
+	}, store, tesla)
+	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
+		return &configError{ce.Setting, ce.Err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	a.Start(ctx)
+	defer a.Stop()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
@@ -197,19 +175,14 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("graceful shutdown incomplete", "error", err)
 	}
-	jctx, jcancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer jcancel()
-	if err := runner.Stop(jctx); err != nil {
-		logger.Warn("background jobs did not stop cleanly; unfinished ones run again on the next start", "error", err)
-	}
-	stopBG()
-	<-usageDone
+	a.Stop()
 	logger.Info("stopped")
 	return nil
 }
 
 // checkTokenKeys refuses to start when stored tokens were sealed with a key
-// that is not configured: they could never be opened (SECURITY.md 23).
+// that is not configured: they could never be opened (see docs/security.md,
+// "Tokens at rest").
 func checkTokenKeys(ctx context.Context, store *db.Store, cfg *Config) error {
 	ids, err := store.TokenKeyIDs(ctx)
 	if err != nil {

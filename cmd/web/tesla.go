@@ -32,9 +32,15 @@ func cmdTesla(ctx context.Context, args []string, stdout io.Writer) error {
 		return &configError{"--domain", "is required: the bare host name, e.g. link.example.com"}
 	}
 	r := strings.ToLower(*region)
-	cfg, err := loadConfig(nil, "TESLA_CLIENT_ID", "TESLA_CLIENT_SECRET")
+	cfg, err := loadConfig(nil, "TESLA_CLIENT_ID")
 	if err != nil {
 		return err
+	}
+	if cfg.TeslaClientSecret == "" {
+		return &configError{"TESLA_CLIENT_SECRET", "is required for partner registration: it needs a partner token " +
+			"(client_credentials), which Tesla issues only to apps with a client secret. A public client " +
+			"(Tesla's open-source apps, no secret) cannot register and is limited to the discovery tier; " +
+			"it still links owners and refreshes their tokens"}
 	}
 	if cfg.PublicURL == nil { // only the redirect URI needs it, and registration sends none
 		cfg.PublicURL = &url.URL{Scheme: "https", Host: d}

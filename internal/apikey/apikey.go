@@ -17,10 +17,11 @@ const (
 	ScopeLinksRead   = "links:read"
 	ScopeTokensIssue = "tokens:issue"
 	ScopeLinksDelete = "links:delete"
+	ScopeOwnersErase = "owners:erase"
 )
 
 // Scopes lists every API scope.
-var Scopes = []string{ScopeLinksRead, ScopeTokensIssue, ScopeLinksDelete}
+var Scopes = []string{ScopeLinksRead, ScopeTokensIssue, ScopeLinksDelete, ScopeOwnersErase}
 
 // DefaultScopes are given to a new key when none are asked for.
 var DefaultScopes = []string{ScopeLinksRead, ScopeTokensIssue}

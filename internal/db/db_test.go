@@ -74,7 +74,7 @@ func TestSaveLinkUpsertsOneOwnerPerSub(t *testing.T) {
 		t.Fatal("two owners share a link")
 	}
 	evs, err := s.AuditForLink(ctx, a.ID)
-	if err != nil || len(evs) != 2 || evs[0].Action != "link.created" || evs[1].Action != "link.renewed" {
+	if err != nil || len(evs) != 2 || evs[0].Action != db.ActionLinked || evs[1].Action != db.ActionScopesChanged {
 		t.Fatalf("audit = %+v, %v", evs, err)
 	}
 }

@@ -111,13 +111,13 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 		if err != nil {
 			return fmt.Errorf("upsert owner: %w", err)
 		}
-		// The link as it was, to tell which event this login is.
+		// What the link was before, to record what this login changed.
 		var prevStatus string
 		var prevScopes []string
 		err = tx.QueryRow(ctx, `SELECT status, granted_scopes FROM links WHERE owner_id = $1 FOR UPDATE`, ownerID).
 			Scan(&prevStatus, &prevScopes)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("read link: %w", err)
+			return fmt.Errorf("read previous link: %w", err)
 		}
 		var linkID string
 		var inserted bool
@@ -143,12 +143,19 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 			linkID, sealed.KeyID, sealed.Refresh, sealed.Access, nullTime(g.AccessTokenExpiresAt)); err != nil {
 			return fmt.Errorf("store tokens: %w", err)
 		}
-		action := "link.created"
-		if !inserted {
-			action = "link.renewed"
+		ev := AuditEvent{OwnerID: ownerID, LinkID: linkID, Actor: "owner", Action: ActionLinked,
+			Detail: map[string]any{"granted_scopes": nonNil(g.GrantedScopes), "requested_scopes": nonNil(g.RequestedScopes), "region": g.Region}}
+		switch {
+		case inserted || prevStatus == StatusRevoked:
+		case prevStatus == StatusNeedsReauth:
+			ev.Action = ActionReconnected
+		case !sameScopes(prevScopes, g.GrantedScopes):
+			ev.Action = ActionScopesChanged
+			ev.Detail["added"], ev.Detail["removed"] = scopeDiff(prevScopes, g.GrantedScopes)
+		default:
+			ev.Action = ActionRenewed
 		}
-		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: linkID, Actor: "owner", Action: action,
-			Detail: map[string]any{"granted_scopes": g.GrantedScopes, "requested_scopes": g.RequestedScopes, "region": g.Region}}); err != nil {
+		if err := addAudit(ctx, tx, ev); err != nil {
 			return err
 		}
 		for _, ev := range saveEvents(inserted, prevStatus, prevScopes, g.GrantedScopes) {
@@ -218,7 +225,6 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 			out = l
 			return nil
 		}
-		before := l.GrantedScopes
 		out, err = scanLink(tx.QueryRow(ctx, `WITH u AS (
 				UPDATE links SET token_key_id = $2, refresh_token_sealed = $3, access_token_sealed = $4,
 					access_token_expires_at = $5, granted_scopes = coalesce($6, granted_scopes),
@@ -230,8 +236,20 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 		if err != nil {
 			return fmt.Errorf("store refreshed tokens: %w", err)
 		}
-		if !sameSet(before, out.GrantedScopes) {
-			// The owner changed their grant at Tesla; the refresh revealed it.
+		at := upd.RefreshedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if err := addDaily(ctx, tx, AuditEvent{At: at, OwnerID: out.OwnerID, LinkID: id, Actor: "system", Action: ActionRefreshed}); err != nil {
+			return err
+		}
+		if !sameScopes(l.GrantedScopes, out.GrantedScopes) {
+			// Changed on Tesla's consent page; a refresh is where we learn it.
+			added, removed := scopeDiff(l.GrantedScopes, out.GrantedScopes)
+			if err := addAudit(ctx, tx, AuditEvent{OwnerID: out.OwnerID, LinkID: id, Actor: "tesla", Action: ActionScopesChanged,
+				Detail: map[string]any{"granted_scopes": nonNil(out.GrantedScopes), "added": added, "removed": removed}}); err != nil {
+				return err
+			}
 			return s.emit(ctx, tx, EventLinkUpdated, id, "")
 		}
 		return nil
@@ -257,7 +275,7 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string, refusedT
 		if err != nil {
 			return fmt.Errorf("mark needs_reauth: %w", err)
 		}
-		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: "link.needs_reauth",
+		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: ActionNeedsReauth,
 			Detail: map[string]any{"reason": reason}}); err != nil {
 			return err
 		}
@@ -291,7 +309,7 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE owner_id = $1`, l.OwnerID); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
-		if err := addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: "link.revoked"}); err != nil {
+		if err := addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: ActionRevoked}); err != nil {
 			return err
 		}
 		by := "team"
@@ -306,14 +324,24 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 	return out, nil
 }
 
-// AuditEvent records something that happened to an owner or link.
+// AuditEvent records something that happened to an owner or link: one row
+// of the activity the owner sees. It never holds token material.
 type AuditEvent struct {
+	ID      int64
 	At      time.Time
 	OwnerID int64
 	LinkID  string
-	Actor   string
-	Action  string
-	Detail  map[string]any
+	// Actor is who did it: "owner", "api:<client name>", "tesla" or "system".
+	Actor string
+	// Action is one of the Action* constants.
+	Action string
+	Detail map[string]any
+	// APIClientID and ClientName name the API client of an ActionUsed entry.
+	APIClientID int64
+	ClientName  string
+	// Day is the UTC day of a once-a-day entry (ActionRefreshed,
+	// ActionUsed); zero for the others.
+	Day time.Time
 }
 
 func addAudit(ctx context.Context, tx pgx.Tx, ev AuditEvent) error {
@@ -329,8 +357,8 @@ func addAudit(ctx context.Context, tx pgx.Tx, ev AuditEvent) error {
 	if ev.LinkID != "" {
 		link = &ev.LinkID
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (owner_id, link_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)`,
-		owner, link, ev.Actor, ev.Action, detail); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO activity (owner_id, link_id, actor, action, detail, at) VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))`,
+		owner, link, ev.Actor, ev.Action, detail, nullTime(ev.At)); err != nil {
 		return fmt.Errorf("audit %s: %w", ev.Action, err)
 	}
 	return nil
@@ -344,7 +372,7 @@ func (s *Store) AddAudit(ctx context.Context, ev AuditEvent) error {
 // AuditForLink lists a link's events, oldest first.
 func (s *Store) AuditForLink(ctx context.Context, linkID string) ([]AuditEvent, error) {
 	rows, err := s.pool.Query(ctx, `SELECT at, coalesce(owner_id, 0), coalesce(link_id::text, ''), actor, action, detail
-		FROM audit_events WHERE link_id = $1 ORDER BY id`, linkID)
+		FROM activity WHERE link_id = $1 ORDER BY id`, linkID)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
@@ -361,28 +389,12 @@ func saveEvents(inserted bool, prevStatus string, prevScopes, granted []string) 
 	switch {
 	case inserted || prevStatus == "" || prevStatus == StatusRevoked:
 		return []string{EventLinkCreated}
-	case prevStatus == StatusNeedsReauth && sameSet(prevScopes, granted):
+	case prevStatus == StatusNeedsReauth && sameScopes(prevScopes, granted):
 		return []string{EventLinkRecovered}
 	case prevStatus == StatusNeedsReauth:
 		return []string{EventLinkRecovered, EventLinkUpdated}
-	case !sameSet(prevScopes, granted):
+	case !sameScopes(prevScopes, granted):
 		return []string{EventLinkUpdated}
 	}
 	return nil // the same grant again: nothing the team needs to hear
-}
-
-// sameSet reports whether a and b hold the same strings, in any order.
-func sameSet(a, b []string) bool {
-	seen := make(map[string]bool, len(a))
-	for _, v := range a {
-		seen[v] = true
-	}
-	other := make(map[string]bool, len(b))
-	for _, v := range b {
-		if !seen[v] {
-			return false
-		}
-		other[v] = true
-	}
-	return len(seen) == len(other)
 }

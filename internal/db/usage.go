@@ -29,12 +29,27 @@ func (s *Store) RecordUsage(ctx context.Context, batch []Usage) error {
 	for i, u := range batch {
 		links[i], clients[i], ats[i], uses[i] = u.LinkID, u.APIClientID, u.LastUsedAt, u.Uses
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO link_usage (link_id, api_client_id, last_used_at, uses)
-		SELECT l::uuid, c, a, n FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[]) AS t(l, c, a, n)
-		WHERE EXISTS (SELECT 1 FROM links WHERE id = l::uuid)
-		ON CONFLICT (link_id, api_client_id) DO UPDATE SET
-			last_used_at = greatest(link_usage.last_used_at, excluded.last_used_at),
-			uses = link_usage.uses + excluded.uses`, links, clients, ats, uses)
+	// One statement, so attribution and the owner's activity ("used by",
+	// one entry per client and UTC day) are written together or not at all.
+	_, err := s.pool.Exec(ctx, `WITH t AS (
+			SELECT l.id AS link_id, l.owner_id, b.c, max(b.a) AS a, sum(b.n)::bigint AS n
+			FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[]) AS b(l, c, a, n)
+			JOIN links l ON l.id = b.l::uuid
+			GROUP BY l.id, l.owner_id, b.c),
+		u AS (
+			INSERT INTO link_usage (link_id, api_client_id, last_used_at, uses)
+			SELECT link_id, c, a, n FROM t
+			ON CONFLICT (link_id, api_client_id) DO UPDATE SET
+				last_used_at = greatest(link_usage.last_used_at, excluded.last_used_at),
+				uses = link_usage.uses + excluded.uses)
+		INSERT INTO activity (owner_id, link_id, actor, action, api_client_id, at, day, detail)
+		SELECT t.owner_id, t.link_id, 'api:' || c.name, '`+ActionUsed+`', t.c, t.a, (t.a AT TIME ZONE 'UTC')::date,
+			jsonb_build_object('count', t.n)
+		FROM t JOIN api_clients c ON c.id = t.c
+		ON CONFLICT (link_id, action, api_client_id, day) WHERE day IS NOT NULL DO UPDATE
+		SET detail = jsonb_set(activity.detail, '{count}',
+			to_jsonb(coalesce((activity.detail->>'count')::bigint, 0) + (excluded.detail->>'count')::bigint))`,
+		links, clients, ats, uses)
 	if err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}

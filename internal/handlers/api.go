@@ -20,7 +20,7 @@ var openapiYAML []byte
 // OpenAPI returns the API's OpenAPI 3.1 document (served at /api/openapi.yaml).
 func OpenAPI() []byte { return openapiYAML }
 
-// apiRoutes registers the token broker API (issue 5). Every /api/v1 route
+// apiRoutes registers the token broker API. Every /api/v1 route
 // needs an API key with the route's scope; errors are RFC 9457 problems.
 func (s *Server) apiRoutes(g *echo.Group) {
 	g.GET("/openapi.yaml", s.openapiDoc)
@@ -29,6 +29,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
 	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
 	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
+	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
 }
 
 func (s *Server) openapiDoc(c echo.Context) error {

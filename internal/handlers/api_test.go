@@ -363,7 +363,7 @@ func TestAPIRefreshAnswerLost(t *testing.T) {
 }
 
 // 200 concurrent requests for one expired link over 3 instances: exactly
-// one refresh at Tesla, and all get the same new token (SECURITY.md 25).
+// one refresh at Tesla, and all get the same new token (see docs/security.md, "Refresh").
 func TestAPIConcurrentRefreshOneCall(t *testing.T) {
 	t.Parallel()
 	e0 := testenv.New(t, testenv.Options{})

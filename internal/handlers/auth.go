@@ -48,7 +48,8 @@ func (s *Server) connectStart(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, authURL)
 }
 
-// safeReturnTo keeps only a relative path on this site (SECURITY.md 6).
+// safeReturnTo keeps only a relative path on this site (see docs/security.md,
+// "Login transaction").
 func safeReturnTo(v string) string {
 	if v == "" || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.ContainsAny(v, "\\\r\n\t") {
 		return ""
@@ -66,7 +67,8 @@ func teslaDownPage(err error) error {
 		RetryURL: "/connect", Err: err}
 }
 
-// callback completes the login (DESIGN.md step 4). Every failure renders a
+// callback completes the login (docs/architecture.md,
+// "The OAuth callback"). Every failure renders a
 // friendly page with a reference; nothing of the code or tokens is shown.
 func (s *Server) callback(c echo.Context) error {
 	req := c.Request()

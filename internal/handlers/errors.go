@@ -74,6 +74,10 @@ func classify(err error) *appError {
 		return &appError{Status: 409, Type: "reauth-required", Title: "Owner must link again", Detail: "Tesla no longer accepts this link's refresh token; the owner must connect their Tesla account again.", Err: err}
 	case errors.Is(err, link.ErrMissingScope):
 		return &appError{Status: 403, Type: "scope-not-granted", Title: "Scope not granted", Detail: "The owner has not granted a scope this request needs.", Err: err}
+	case errors.Is(err, link.ErrTokenKeyMissing):
+		return &appError{Status: 503, Type: "token-key-unavailable", Title: "Service unavailable",
+			Detail:     "This instance cannot open the stored token yet (an encryption key change is being deployed); retry later.",
+			RetryAfter: 30 * time.Second, Err: err}
 	case errors.Is(err, link.ErrTeslaConfig):
 		return &appError{Status: 502, Type: "tesla-client-misconfigured", Title: "Tesla rejected this service's credentials", Detail: "The operator must check the Tesla client configuration.", RetryAfter: 60 * time.Second, Err: err}
 	case errors.As(err, &unavailable):

@@ -17,7 +17,8 @@ import (
 const loginTTL = 10 * time.Minute
 
 // loginTx is one login transaction, kept in a short-lived encrypted,
-// authenticated cookie bound to the browser that started it (SECURITY.md 2-3).
+// authenticated cookie bound to the browser that started it (see docs/security.md,
+// "Login transaction").
 type loginTx struct {
 	State    string
 	Nonce    string

@@ -55,7 +55,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// securityHeaders sets the headers every response carries (SECURITY.md 7, 19).
+// securityHeaders sets the headers every response carries (see docs/security.md,
+// "Login transaction" and "CSRF and headers").
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
@@ -106,7 +107,7 @@ func (s *Server) teslaOrigin() string {
 }
 
 // sameOriginPosts refuses state-changing browser requests that come from
-// another site (SECURITY.md 18), using Fetch Metadata and then Origin.
+// another site (see docs/security.md, "CSRF and headers"), using Fetch Metadata and then Origin.
 // The API is exempt: it authenticates with bearer keys, not cookies.
 func (s *Server) sameOriginPosts(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -44,10 +44,14 @@ func (s *Server) connectForm(c echo.Context) error {
 }
 
 func (s *Server) account(c echo.Context) error {
-	_, l, err := s.ownerLink(c)
+	o, l, err := s.ownerLink(c)
 	if errors.Is(err, errNotSignedIn) || errors.Is(err, db.ErrNotFound) {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
+	if err != nil {
+		return err
+	}
+	pageNo, err := accountPageParam(c)
 	if err != nil {
 		return err
 	}
@@ -89,6 +93,12 @@ func (s *Server) account(c echo.Context) error {
 			page.VehiclesNote = "Tesla lists no vehicles on this account."
 		}
 	}
+	// Read last: listing the vehicles may have refreshed the token.
+	activity, err := s.owners.Activity(ctx, o.ownerID, pageNo)
+	if err != nil {
+		return err
+	}
+	page.Activity = activityView(activity.Entries, activity.Page, activity.More)
 	return s.render(c, http.StatusOK, templates.Account(page))
 }
 
@@ -102,6 +112,8 @@ func (s *Server) vehicles(ctx context.Context, linkID string) ([]templates.Vehic
 		switch {
 		case errors.Is(err, link.ErrReauthRequired):
 			return nil, "Tesla asked you to sign in again before we can show your vehicles."
+		case errors.Is(err, link.ErrTokenKeyMissing):
+			return nil, "We can't reach your Tesla connection for a moment while the service is updated. Your connection is fine; try again in a minute."
 		case errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey):
 			return nil, "We could not use the stored Tesla connection. Please connect again (Change permissions) to show your vehicles."
 		case oidc.KindOf(err) == oidc.KindNotRegistered:

@@ -31,6 +31,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/account", s.account)
 	e.GET("/account/revoke", s.revokeConfirm)
 	e.POST("/account/revoke", s.revoke)
+	e.GET("/account/data", s.downloadData)
+	e.GET("/account/delete", s.deleteConfirm)
+	e.POST("/account/delete", s.deleteAll)
 	e.POST("/logout", s.logout)
 
 	// Token broker API for the team's backends (API key).

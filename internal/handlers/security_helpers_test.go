@@ -12,7 +12,7 @@ import (
 	"teslalink/internal/testenv"
 )
 
-// Shared helpers of the security tests (SECURITY.md 1-24).
+// Shared helpers of the security tests (docs/security.md).
 
 const sessionCookie = "__Host-teslalink"
 
@@ -79,7 +79,7 @@ func fleetCalls(e *testenv.Env) int {
 	return e.Sim.Calls("vehicles") + e.Sim.Calls("users.me") + e.Sim.Calls("users.region")
 }
 
-// assertRejected checks SECURITY.md's "reject": an error page, no session
+// assertRejected checks what docs/security.md calls "rejected": an error page, no session
 // cookie, no owner or link row, no Fleet API call.
 func assertRejected(t *testing.T, e *testenv.Env, res *http.Response, body string) {
 	t.Helper()

@@ -14,26 +14,25 @@ import (
 	"teslalink/internal/testenv"
 )
 
-// SECURITY.md 9-13: every ID token (and userinfo) fault at login is a
+// docs/security.md, "ID token": every ID token (and userinfo) fault at login is a
 // "reject": error page, no session cookie, no owner or link row, no Fleet API call.
 func TestSecurityIDTokenRejected(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		line  string
 		fault teslasim.Fault
 	}{
-		{"9", teslasim.FaultIDTokenWrongIssuer},
-		{"9", teslasim.FaultIDTokenWrongAudience},
-		{"9", teslasim.FaultIDTokenMissingAudience},
-		{"9", teslasim.FaultIDTokenMissingSub},
-		{"9", teslasim.FaultIDTokenMissingIAT},
-		{"9", teslasim.FaultIDTokenExpired},
-		{"10", teslasim.FaultIDTokenBadSignature},
-		{"10", teslasim.FaultIDTokenAlgNone},
-		{"11", teslasim.FaultIDTokenWrongNonce},
-		{"11", teslasim.FaultIDTokenMissingNonce},
-		{"12", teslasim.FaultIDTokenUnknownKID},
-		{"13", teslasim.FaultUserinfoSubMismatch},
+		{teslasim.FaultIDTokenWrongIssuer},
+		{teslasim.FaultIDTokenWrongAudience},
+		{teslasim.FaultIDTokenMissingAudience},
+		{teslasim.FaultIDTokenMissingSub},
+		{teslasim.FaultIDTokenMissingIAT},
+		{teslasim.FaultIDTokenExpired},
+		{teslasim.FaultIDTokenBadSignature},
+		{teslasim.FaultIDTokenAlgNone},
+		{teslasim.FaultIDTokenWrongNonce},
+		{teslasim.FaultIDTokenMissingNonce},
+		{teslasim.FaultIDTokenUnknownKID},
+		{teslasim.FaultUserinfoSubMismatch},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.fault), func(t *testing.T) {
@@ -56,13 +55,13 @@ func TestSecurityIDTokenRejected(t *testing.T) {
 			if _, err := e.Store.GetLinkByOwner(context.Background(), 1); !errors.Is(err, db.ErrNotFound) {
 				t.Errorf("GetLinkByOwner(1) = %v, want ErrNotFound", err)
 			}
-			// The same browser can still link once Tesla behaves (SECURITY.md 9-13 control).
+			// The same browser can still link once Tesla behaves (the control case).
 			signIn(t, e, b, "ann@example.com")
 		})
 	}
 }
 
-// SECURITY.md 12: after the provider rotates its keys, the new kid is fetched and accepted.
+// docs/security.md, "ID token": after the provider rotates its keys, the new kid is fetched and accepted.
 func TestSecurityKeyRotation(t *testing.T) {
 	t.Parallel()
 	for _, dropOld := range []bool{false, true} {
@@ -86,7 +85,7 @@ func TestSecurityKeyRotation(t *testing.T) {
 	}
 }
 
-// SECURITY.md 12: a flood of unknown kids does not make us fetch the JWKS each time.
+// docs/security.md, "ID token": a flood of unknown kids does not make us fetch the JWKS each time.
 func TestSecurityUnknownKIDFlood(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t, testenv.Options{})
@@ -108,7 +107,7 @@ func TestSecurityUnknownKIDFlood(t *testing.T) {
 	}
 }
 
-// SECURITY.md 13: a refresh that returns an ID token for another iss or sub
+// docs/security.md, "ID token": a refresh that returns an ID token for another iss or sub
 // is rejected; the link needs re-linking and the caller gets a distinct error.
 func TestSecurityRefreshIDTokenMismatch(t *testing.T) {
 	t.Parallel()
@@ -178,7 +177,7 @@ func linkOf(t *testing.T, e *testenv.Env, ownerID int64) *db.Link {
 	return l
 }
 
-// SECURITY.md 13 at the page: a link whose refresh came back for another
+// docs/security.md, "ID token", at the page: a link whose refresh came back for another
 // account shows "needs re-linking" to its owner, with no vehicle call.
 func TestSecurityRefreshMismatchOnAccountPage(t *testing.T) {
 	t.Parallel()

@@ -13,7 +13,7 @@ import (
 	"teslalink/internal/testenv"
 )
 
-// SECURITY.md 1-2: fresh PKCE (S256), state and nonce of at least 128 bits on every login.
+// docs/security.md, "Login transaction": fresh PKCE (S256), state and nonce of at least 128 bits on every login.
 func TestSecurityAuthorizeParamsFresh(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t, testenv.Options{})
@@ -48,7 +48,7 @@ func TestSecurityAuthorizeParamsFresh(t *testing.T) {
 	signIn(t, e, b, "pkce@example.com")
 }
 
-// SECURITY.md 2: replayed, missing, tampered or foreign state → error page, no session, no token request.
+// docs/security.md, "Login transaction": replayed, missing, tampered or foreign state → error page, no session, no token request.
 func TestSecurityStateBinding(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -106,7 +106,7 @@ func TestSecurityStateBinding(t *testing.T) {
 	}
 }
 
-// SECURITY.md 2: a state is consumed at the first callback, even if the login
+// docs/security.md, "Login transaction": a state is consumed at the first callback, even if the login
 // cookie is replayed with it.
 func TestSecurityStateReplay(t *testing.T) {
 	t.Parallel()
@@ -148,7 +148,7 @@ func TestSecurityStateReplay(t *testing.T) {
 	}
 }
 
-// SECURITY.md 3: the login cookie's attributes, encryption, integrity and lifetime.
+// docs/security.md, "Login transaction": the login cookie's attributes, encryption, integrity and lifetime.
 func TestSecurityLoginCookie(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t, testenv.Options{})
@@ -216,7 +216,7 @@ func TestSecurityLoginCookie(t *testing.T) {
 	})
 }
 
-// SECURITY.md 4: one redirect_uri, byte-identical in authorize and token
+// docs/security.md, "Login transaction": one redirect_uri, byte-identical in authorize and token
 // requests (the simulator refuses the code exchange otherwise).
 func TestSecurityRedirectURI(t *testing.T) {
 	t.Parallel()
@@ -236,7 +236,7 @@ func TestSecurityRedirectURI(t *testing.T) {
 	}
 }
 
-// SECURITY.md 5: mix-up defence on the callback's issuer parameters.
+// docs/security.md, "Login transaction": mix-up defence on the callback's issuer parameters.
 func TestSecurityCallbackIssuer(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -277,7 +277,7 @@ func TestSecurityCallbackIssuer(t *testing.T) {
 	}
 }
 
-// SECURITY.md 6: return_to is a relative path on this site.
+// docs/security.md, "Login transaction": return_to is a relative path on this site.
 func TestSecurityReturnTo(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ returnTo, want string }{
@@ -342,7 +342,7 @@ func thirdParty(e *testenv.Env, page string, allow func(tag, u string) bool) []s
 	return out
 }
 
-// SECURITY.md 7: the callback answers 303; every page sends
+// docs/security.md, "Login transaction": the callback answers 303; every page sends
 // Referrer-Policy and loads nothing from third parties.
 func TestSecurityPagesReferrerAndThirdParty(t *testing.T) {
 	t.Parallel()
@@ -415,7 +415,7 @@ func TestSecurityPagesReferrerAndThirdParty(t *testing.T) {
 	}
 }
 
-// SECURITY.md 8: no token, code, client secret or key in URLs, logs, pages or errors.
+// docs/security.md, "No secrets in logs, URLs or pages": no token, code, client secret or key in URLs, logs, pages or errors.
 func TestSecurityNoSecretLeaks(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t, testenv.Options{})

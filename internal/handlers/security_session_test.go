@@ -13,7 +13,7 @@ import (
 	"teslalink/internal/testenv"
 )
 
-// SECURITY.md 15: the session cookie's attributes; sessions are server-side,
+// docs/security.md, "Sessions": the session cookie's attributes; sessions are server-side,
 // so an old cookie replayed after logout or revoke is signed out.
 func TestSecuritySessionCookie(t *testing.T) {
 	t.Parallel()
@@ -77,7 +77,7 @@ func TestSecuritySessionCookie(t *testing.T) {
 	})
 }
 
-// SECURITY.md 16: a new session id at login; a planted pre-login cookie does
+// docs/security.md, "Sessions": a new session id at login; a planted pre-login cookie does
 // not authenticate afterwards.
 func TestSecuritySessionFixation(t *testing.T) {
 	t.Parallel()
@@ -113,7 +113,7 @@ func TestSecuritySessionFixation(t *testing.T) {
 	}
 }
 
-// SECURITY.md 17: idle and absolute timeouts, enforced on the server.
+// docs/security.md, "Sessions": idle and absolute timeouts, enforced on the server.
 func TestSecuritySessionTimeouts(t *testing.T) {
 	t.Parallel()
 	t.Run("idle", func(t *testing.T) {
@@ -156,7 +156,7 @@ func TestSecuritySessionTimeouts(t *testing.T) {
 	})
 }
 
-// SECURITY.md 18: state-changing requests refuse cross-site forgery.
+// docs/security.md, "CSRF and headers": state-changing requests refuse cross-site forgery.
 func TestSecurityCSRF(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -225,7 +225,7 @@ func TestSecurityCSRF(t *testing.T) {
 	})
 }
 
-// SECURITY.md 19: security headers; HSTS only over HTTPS.
+// docs/security.md, "CSRF and headers": security headers; HSTS only over HTTPS.
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	for _, plain := range []bool{false, true} {
@@ -274,7 +274,7 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
-// SECURITY.md 20: owner B can neither see nor revoke owner A's link.
+// docs/security.md, "Owner isolation": owner B can neither see nor revoke owner A's link.
 func TestSecurityOwnerIsolation(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t, testenv.Options{})

@@ -21,7 +21,7 @@ func dumpTables(t *testing.T, e *testenv.Env) string {
 	t.Helper()
 	conn := sqlConn(t, e)
 	var sb strings.Builder
-	for _, table := range []string{"owners", "links", "sessions", "used_login_states", "audit_events"} {
+	for _, table := range []string{"owners", "links", "sessions", "used_login_states", "activity"} {
 		rows, err := conn.Query(context.Background(), "SELECT t::text FROM "+table+" t")
 		if err != nil {
 			t.Fatalf("dump %s: %v", table, err)
@@ -53,7 +53,7 @@ func dumpTables(t *testing.T, e *testenv.Env) string {
 
 func ad(linkID, purpose string) []byte { return []byte("teslalink/link/" + linkID + "/" + purpose) }
 
-// SECURITY.md 22: tokens at rest are sealed: no plaintext in the database,
+// docs/security.md, "Tokens at rest": tokens at rest are sealed: no plaintext in the database,
 // the key id travels with the blob, a fresh nonce per seal, bound to the row.
 func TestSecurityTokensSealed(t *testing.T) {
 	t.Parallel()
@@ -106,7 +106,7 @@ func TestSecurityTokensSealed(t *testing.T) {
 	}
 }
 
-// SECURITY.md 22: a ciphertext copied to another row fails to open; the
+// docs/security.md, "Tokens at rest": a ciphertext copied to another row fails to open; the
 // request fails cleanly (an error, no panic, no call to Tesla, nothing changed).
 func TestSecuritySealedTokenSwap(t *testing.T) {
 	t.Parallel()
@@ -158,7 +158,7 @@ func TestSecuritySealedTokenSwap(t *testing.T) {
 	}
 }
 
-// SECURITY.md 23: old ciphertexts open after a key rotation; new seals use
+// docs/security.md, "Tokens at rest": old ciphertexts open after a key rotation; new seals use
 // the new primary; without the old key they fail loudly.
 func TestSecurityTokenKeyRotation(t *testing.T) {
 	t.Parallel()
@@ -191,7 +191,7 @@ func TestSecurityTokenKeyRotation(t *testing.T) {
 	}
 }
 
-// SECURITY.md 24: revoke deletes the ciphertexts, not just a flag; twice is fine.
+// docs/security.md, "Tokens at rest": revoke deletes the ciphertexts, not just a flag; twice is fine.
 func TestSecurityRevokeDeletesCiphertexts(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t, testenv.Options{})

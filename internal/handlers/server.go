@@ -15,6 +15,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
@@ -45,6 +46,7 @@ type Server struct {
 	store    *db.Store
 	tesla    *oidc.Client
 	links    *link.Service
+	owners   *owner.Service
 	sessions *session.Store
 	usage    *usage.Recorder
 	cache    *tokencache.Cache
@@ -65,6 +67,7 @@ type Deps struct {
 	Store    *db.Store
 	Tesla    *oidc.Client
 	Links    *link.Service
+	Owners   *owner.Service
 	Sessions *session.Store
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // optional; nil reads every API request from the database
@@ -80,7 +83,7 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.Locale == "" {
 		cfg.Locale = "en-US"
 	}
-	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, sessions: deps.Sessions,
+	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, owners: deps.Owners, sessions: deps.Sessions,
 		usage: deps.Usage, cache: deps.Cache, log: deps.Logger, now: deps.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,15 @@ type Config struct {
 	EventRetention time.Duration
 	// Now is the clock for cleanup; default time.Now.
 	Now func() time.Time
+	// Cleanups run with every cleanup job, after the expired sessions and
+	// login states and the old webhook events.
+	Cleanups []Cleanup
+}
+
+// Cleanup is one more thing the cleanup job deletes; Run returns how many rows.
+type Cleanup struct {
+	Name string
+	Run  func(ctx context.Context) (int64, error)
 }
 
 // DefaultRetrySchedule spreads retries over about a day (before jitter):
@@ -58,6 +68,9 @@ type Runner struct {
 	cfg    Config
 	client *river.Client[pgx.Tx]
 	log    *slog.Logger
+
+	mu      sync.Mutex
+	started bool
 }
 
 // New builds a Runner and makes it the store's event sink: from then on
@@ -126,15 +139,27 @@ func New(cfg Config) (*Runner, error) {
 
 // Start works jobs until Stop (or until ctx ends).
 func (r *Runner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return nil
+	}
 	if err := r.client.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
+	r.started = true
 	return nil
 }
 
 // Stop lets running jobs finish (until ctx ends, then cancels them) and
 // stops working jobs. Jobs not yet worked stay queued for any instance.
 func (r *Runner) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return nil
+	}
+	r.started = false
 	err := r.client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return r.client.StopAndCancel(context.Background())

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -58,6 +59,15 @@ func (w *cleanupWorker) Work(ctx context.Context, _ *river.Job[cleanupArgs]) err
 	}
 	if n+m > 0 {
 		w.r.log.Info("expired rows removed", "sessions_and_states", n, "webhook_events", m)
+	}
+	for _, c := range cfg.Cleanups {
+		k, err := c.Run(ctx)
+		if err != nil {
+			return fmt.Errorf("cleanup %s: %w", c.Name, err)
+		}
+		if k > 0 {
+			w.r.log.Info("old rows removed", "what", c.Name, "rows", k)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package link
 
 import (
 	"context"
+	"errors"
 
 	"teslalink/internal/db"
+	"teslalink/internal/seal"
 )
 
 // RotateResult counts what RotateKeys did.
@@ -11,7 +13,20 @@ type RotateResult struct {
 	Resealed int // re-sealed with the primary key
 	Current  int // already on the primary key afterwards
 	Failed   int // could not be opened with any configured key (left as they are)
+	// Failures names the first failed links (at most maxRotateFailures).
+	Failures []RotateFailure
 }
+
+// RotateFailure is one link RotateKeys could not re-seal.
+type RotateFailure struct {
+	LinkID string
+	KeyID  string // the key id its tokens carry
+	// MissingKey is true when that key is not configured; otherwise the
+	// ciphertext did not open under it (damaged data or different key material).
+	MissingKey bool
+}
+
+const maxRotateFailures = 100
 
 // RotateKeys re-seals every stored token with the primary key, batch by
 // batch, each link under its row lock so it runs safely while serving.
@@ -53,6 +68,13 @@ func (s *Service) RotateKeys(ctx context.Context, batch int, progress func(done 
 				}
 				s.log.Error("cannot re-seal link", "link_id", id, "error", err)
 				res.Failed++
+				if len(res.Failures) < maxRotateFailures {
+					f := RotateFailure{LinkID: id, MissingKey: errors.Is(err, seal.ErrUnknownKey)}
+					if l, gerr := s.store.GetLink(ctx, id); gerr == nil {
+						f.KeyID = l.TokenKeyID
+					}
+					res.Failures = append(res.Failures, f)
+				}
 				continue
 			}
 			res.Resealed++

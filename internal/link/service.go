@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -23,6 +24,10 @@ var (
 	ErrReauthRequired = errors.New("the owner must link their Tesla account again")
 	ErrMissingScope   = errors.New("the owner has not granted a required scope")
 	ErrTeslaConfig    = errors.New("tesla rejected this service's client configuration")
+	// ErrTokenKeyMissing means a stored token is sealed with a key this
+	// instance does not have: typically an instance still running with the
+	// old TOKEN_ENCRYPTION_KEYS after another one made a new key primary.
+	ErrTokenKeyMissing = errors.New("a stored token is sealed with a key this instance does not have")
 )
 
 // UnavailableError means Tesla (or the database) could not serve the request
@@ -57,6 +62,8 @@ type Service struct {
 	wait   time.Duration
 
 	inflight singleflight.Group // refreshes in progress on this instance, by link id
+
+	keyAlertAt atomic.Int64 // unix nanoseconds of the last missing-key operator alert
 }
 
 // New builds a Service.
@@ -101,10 +108,32 @@ func (s *Service) openToken(l *db.Link, purpose string) (string, error) {
 		return "", fmt.Errorf("link %s has no %s", l.ID, purpose)
 	}
 	pt, err := s.keys.Open(blob, adFor(l.ID, purpose))
+	if errors.Is(err, seal.ErrUnknownKey) {
+		s.alertMissingKey(l)
+		return "", fmt.Errorf("%w: open %s of link %s: %w", ErrTokenKeyMissing, purpose, l.ID, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("open %s of link %s: %w", purpose, l.ID, err)
 	}
 	return string(pt), nil
+}
+
+// keyAlertEvery bounds the missing-key alert to one log line per interval:
+// during a rotation every token request would otherwise log it.
+const keyAlertEvery = 30 * time.Second
+
+// alertMissingKey tells the operator, at most every keyAlertEvery, that a
+// token needs a key this instance lacks and how to fix it.
+func (s *Service) alertMissingKey(l *db.Link) {
+	now := time.Now().UnixNano()
+	last := s.keyAlertAt.Load()
+	if now-last < int64(keyAlertEvery) || !s.keyAlertAt.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Error("OPERATOR ALERT: stored tokens are sealed with a key this instance does not have; "+
+		"token requests answer 503 until it is added. Add that key to TOKEN_ENCRYPTION_KEYS on every instance "+
+		"(as a secondary key) and restart this one; see the README on key rotation",
+		"key_id", l.TokenKeyID, "link_id", l.ID, "configured_keys", s.keys.IDs())
 }
 
 // Revoke deletes the link's tokens, marks it revoked and ends the owner's

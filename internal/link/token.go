@@ -166,14 +166,20 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 	return nil, s.refreshFailed(ctx, linkID, failedWith, teslaErr)
 }
 
+// Reasons a link needs the owner to link again (stored as its status reason).
+const (
+	ReasonRefreshRefused = "Tesla no longer accepts the stored refresh token"
+	ReasonOtherAccount   = "Tesla returned an ID token for another account"
+)
+
 // refreshFailed decides what a failed refresh means for the link.
 func (s *Service) refreshFailed(ctx context.Context, linkID string, failedWith []byte, teslaErr error) error {
 	mismatch := errors.Is(teslaErr, oidc.ErrSubMismatch) || errors.Is(teslaErr, oidc.ErrIssuerMismatch)
 	switch {
 	case oidc.KindOf(teslaErr) == oidc.KindReauth || mismatch:
-		reason := "Tesla no longer accepts the stored refresh token"
+		reason := ReasonRefreshRefused
 		if mismatch {
-			reason = "Tesla returned an ID token for another account"
+			reason = ReasonOtherAccount
 		}
 		// Only if the row still holds the token Tesla refused: a re-link
 		// that happened meanwhile must not be flagged.

@@ -42,7 +42,9 @@ func DefaultRegionBaseURLs() map[string]string {
 type Config struct {
 	// DiscoveryURL is the OpenID metadata URL ("" → DefaultDiscoveryURL).
 	DiscoveryURL string
-	// ClientID and ClientSecret identify the app registered at Tesla.
+	// ClientID and ClientSecret identify the app registered at Tesla. An empty
+	// ClientSecret makes this a public client (Tesla's "open source app"): PKCE only,
+	// no secret sent to any endpoint, and no partner token.
 	ClientID, ClientSecret string
 	// RedirectURL is PUBLIC_URL + "/auth/tesla/callback", sent byte-identically to authorize and token.
 	RedirectURL string
@@ -189,6 +191,9 @@ func (c *Client) RegionBaseURL(region string) (string, bool) {
 
 // Audience returns the configured default code-exchange audience.
 func (c *Client) Audience() string { return c.cfg.Audience }
+
+// PublicClient reports whether the client has no secret (PKCE only).
+func (c *Client) PublicClient() bool { return c.cfg.ClientSecret == "" }
 
 // ClientID returns the configured client id.
 func (c *Client) ClientID() string { return c.cfg.ClientID }

@@ -21,6 +21,9 @@ var (
 	ErrStateInvalid = errors.New("oidc: invalid state")
 	// ErrIssuerMismatch means an issuer (callback parameter or ID token claim) is not the expected one.
 	ErrIssuerMismatch = errors.New("oidc: issuer mismatch")
+	// ErrPublicClient means the request needs a client secret and this client has none
+	// (a public client: Tesla's open-source apps get no partner token).
+	ErrPublicClient = errors.New("oidc: a public client (no client secret) cannot do this")
 )
 
 // Kind classifies an error by what the caller should do about it.

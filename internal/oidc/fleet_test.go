@@ -249,3 +249,23 @@ func TestUserRegionRefusesDowngrade(t *testing.T) {
 		t.Fatalf("downgrade accepted: %v", err)
 	}
 }
+
+// TestRegisterPartnerPublicClient: a client without a secret never asks for a
+// partner token (Tesla issues none to public clients) and says why.
+func TestRegisterPartnerPublicClient(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t)
+	var tokenHits atomic.Int32
+	p.handle("/oauth2/v3/token", func(w http.ResponseWriter, r *http.Request) {
+		tokenHits.Add(1)
+		writeJSON(w, 200, map[string]any{"access_token": "partner-at", "expires_in": 28800, "token_type": "Bearer"})
+	})
+	c, _, _ := newClient(t, p, func(cfg *Config) { cfg.ClientSecret = "" })
+	if !c.PublicClient() {
+		t.Fatal("a client without a secret is not public")
+	}
+	_, err := c.RegisterPartner(context.Background(), p.srv.URL, "link.example.test")
+	if !errors.Is(err, ErrPublicClient) || KindOf(err) != KindConfig || tokenHits.Load() != 0 {
+		t.Fatalf("err = %v, token requests = %d", err, tokenHits.Load())
+	}
+}

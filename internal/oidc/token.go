@@ -142,6 +142,9 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, prevIss, prevSub str
 // partnerToken obtains a client_credentials token for the Fleet API at audience.
 func (c *Client) partnerToken(ctx context.Context, audience string) (*Tokens, error) {
 	const op = "partner token"
+	if c.PublicClient() {
+		return nil, &Error{Kind: KindConfig, Op: op, Err: ErrPublicClient}
+	}
 	s, err := c.ensureReady(ctx, op)
 	if err != nil {
 		return nil, err

@@ -95,7 +95,7 @@ func load(t *testing.T, s *session.Store, c *http.Cookie, owner int64) bool {
 	return !sess.IsNew && id == owner
 }
 
-// SECURITY.md 21: keys rotate without logging everyone out: [new, old]
+// docs/security.md, "Sessions": keys rotate without logging everyone out: [new, old]
 // verifies cookies made with [old]; new cookies are signed with new.
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
@@ -133,7 +133,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-// SECURITY.md 21: missing or short keys stop start-up with a clear message.
+// docs/security.md, "Sessions": missing or short keys stop start-up with a clear message.
 func TestKeysRequired(t *testing.T) {
 	t.Parallel()
 	st := pgtest.Store(t)
@@ -155,7 +155,7 @@ func TestKeysRequired(t *testing.T) {
 	}
 }
 
-// SECURITY.md 17 at the store: idle and absolute timeouts use the store's
+// docs/security.md, "Sessions", at the store: idle and absolute timeouts use the store's
 // clock and delete the row.
 func TestTimeouts(t *testing.T) {
 	t.Parallel()

@@ -3,6 +3,8 @@ package teslasim
 import (
 	"encoding/json"
 	"fmt"
+	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -18,7 +20,47 @@ import (
 //	POST   /keys/rotate   {"drop_old":false} (body optional)
 //	GET    /calls         endpoint counters
 //	DELETE /calls         reset counters
+//
+// Every POST and DELETE must send Content-Type: application/json, and
+// requests from a browser page of another origin are refused, so a web page
+// cannot inject faults with a cross-site form or a no-cors fetch (those can
+// only send form or text/plain bodies, and browsers send their Origin).
 func (s *Sim) AdminHandler() http.Handler {
+	return adminGuard(s.adminMux())
+}
+
+// adminGuard refuses cross-site and non-JSON writes, and Host names other
+// than loopback ones (DNS rebinding).
+func adminGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			adminError(w, http.StatusForbidden, "the admin API answers only on a loopback host name")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
+			adminError(w, http.StatusForbidden, "requests from another origin are refused")
+			return
+		}
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			adminError(w, http.StatusForbidden, "cross-site requests are refused")
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				adminError(w, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Sim) adminMux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /faults", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
@@ -102,7 +144,11 @@ func (s *Sim) DescribeDefaults() string {
 	fmt.Fprintf(&b, "  TESLA_CALLBACK_ISSUER=%s\n", s.CallbackIssuer())
 	fmt.Fprintf(&b, "  TESLA_AUDIENCE=%s\n", s.RegionBaseURL("na"))
 	fmt.Fprintf(&b, "  TESLA_CLIENT_ID=%s\n", s.cfg.ClientID)
-	fmt.Fprintf(&b, "  TESLA_CLIENT_SECRET=%s   (simulator only)\n", s.cfg.ClientSecret)
+	if s.cfg.PublicClient {
+		fmt.Fprintf(&b, "  TESLA_CLIENT_SECRET=   (empty: a public client, PKCE only)\n")
+	} else {
+		fmt.Fprintf(&b, "  TESLA_CLIENT_SECRET=%s   (simulator only)\n", s.cfg.ClientSecret)
+	}
 	fmt.Fprintf(&b, "  redirect URIs: %s\n", strings.Join(s.cfg.RedirectURIs, ", "))
 	fmt.Fprintf(&b, "  Fleet API: na %s, eu %s, cn %s\n", s.RegionBaseURL("na"), s.RegionBaseURL("eu"), s.RegionBaseURL("cn"))
 	fmt.Fprintf(&b, "  sign in with any email and password %q (email local part ending +eu/+cn picks that region)\n", s.cfg.Password)

@@ -60,6 +60,9 @@ func (s *Sim) parseAuthz(q url.Values) (*authzRequest, *authzError) {
 	if method == "S256" && (len(a.challenge) < 43 || len(a.challenge) > 128) {
 		return a, &authzError{true, "invalid_request", "invalid code_challenge"}
 	}
+	if s.cfg.PublicClient && a.challenge == "" {
+		return a, &authzError{true, "invalid_request", "code_challenge is required for this client"}
+	}
 	return a, nil
 }
 

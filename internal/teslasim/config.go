@@ -25,8 +25,14 @@ var regions = []string{"na", "eu", "cn"}
 
 // Config configures a Sim. Zero values get sensible defaults.
 type Config struct {
-	ClientID     string   // default "teslalink-dev"
-	ClientSecret string   // default "teslalink-dev-secret"
+	ClientID     string // default "teslalink-dev"
+	ClientSecret string // default "teslalink-dev-secret"; always "" with PublicClient
+	// PublicClient registers ClientID as Tesla's "open source app": a public
+	// client without a secret. As Tesla documents for open-source tokens,
+	// authorize then requires PKCE (S256), the code exchange requires the
+	// code_verifier, and no client_credentials (partner) token is issued. A
+	// client_secret sent with any request is refused: the client has none.
+	PublicClient bool
 	RedirectURIs []string // exact allowed redirect URIs (required for authorize to succeed)
 	Password     string   // default "tesla": the password every simulated owner uses
 	// Issuer is the ID token `iss` and the discovery `issuer`; default
@@ -84,7 +90,10 @@ func (c Config) withDefaults() Config {
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
 	}
-	if c.ClientSecret == "" {
+	switch {
+	case c.PublicClient:
+		c.ClientSecret = ""
+	case c.ClientSecret == "":
 		c.ClientSecret = DefaultClientSecret
 	}
 	if c.Password == "" {

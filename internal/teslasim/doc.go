@@ -2,7 +2,7 @@
 // the fleet-auth token host and the Fleet API user endpoints, with faults on
 // demand. Tests and `web dev` use it in-process; `web tesla-sim` runs it alone.
 //
-// It follows the Tesla facts in DESIGN.md, quirks included:
+// It follows the Tesla facts in docs/tesla.md, quirks included:
 //   - the discovery `issuer` (default https://auth.tesla.com/oauth2/v3/nts) is
 //     not the URL the metadata is served from, so go-oidc's NewProvider
 //     refuses it; there is no revocation_endpoint;

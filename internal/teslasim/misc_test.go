@@ -123,6 +123,7 @@ func TestAdminHandler(t *testing.T) {
 	t.Cleanup(adm.Close)
 	do := func(method, path, body string) (int, string) {
 		req, _ := http.NewRequest(method, adm.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -157,6 +158,63 @@ func TestAdminHandler(t *testing.T) {
 	}
 	if d := s.DescribeDefaults(); !strings.Contains(d, s.DiscoveryURL()) || !strings.Contains(d, DefaultClientID) {
 		t.Errorf("DescribeDefaults = %q", d)
+	}
+}
+
+// TestAdminRefusesCrossSite: a web page can send a text/plain or form POST
+// (no preflight), or any request carrying its own Origin; none of them may
+// inject a fault or move the clock.
+func TestAdminRefusesCrossSite(t *testing.T) {
+	t.Parallel()
+	s := newSim(t)
+	adm := httptest.NewServer(s.AdminHandler())
+	t.Cleanup(adm.Close)
+	before := s.Clock().Now()
+	for _, tc := range []struct {
+		name, ctype string
+		hdr         map[string]string
+		want        int
+	}{
+		{"text/plain", "text/plain", nil, http.StatusUnsupportedMediaType},
+		{"form", "application/x-www-form-urlencoded", nil, http.StatusUnsupportedMediaType},
+		{"no type", "", nil, http.StatusUnsupportedMediaType},
+		{"foreign origin", "application/json", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"null origin", "application/json", map[string]string{"Origin": "null"}, http.StatusForbidden},
+		{"cross-site fetch", "application/json", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"rebound host", "application/json", map[string]string{"Host": "evil.example:9091", "Origin": "http://evil.example:9091"}, http.StatusForbidden},
+		{"same origin", "application/json", map[string]string{"Origin": adm.URL}, http.StatusOK},
+	} {
+		for _, path := range []string{"/faults", "/clock/advance", "/keys/rotate"} {
+			body := `{"fault":"http_500","count":1}`
+			if path == "/clock/advance" {
+				body = `{"seconds":60}`
+			} else if path == "/keys/rotate" {
+				body = `{}`
+			}
+			req, _ := http.NewRequest("POST", adm.URL+path, strings.NewReader(body))
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			if h := tc.hdr["Host"]; h != "" {
+				req.Host = h
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Errorf("%s %s: %d, want %d", tc.name, path, res.StatusCode, tc.want)
+			}
+		}
+		if tc.want != http.StatusOK {
+			if len(s.ActiveFaults()) != 0 || !s.Clock().Now().Equal(before) {
+				t.Fatalf("%s: a refused request changed the simulator", tc.name)
+			}
+		}
 	}
 }
 

@@ -288,7 +288,9 @@ func (s *Sim) Secrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.secrets)+1)
-	out = append(out, s.cfg.ClientSecret)
+	if s.cfg.ClientSecret != "" { // a public client has none
+		out = append(out, s.cfg.ClientSecret)
+	}
 	return append(out, s.secrets...)
 }
 

@@ -61,9 +61,14 @@ func clientCreds(r *http.Request) (id, secret string, hasSecret bool) {
 	return r.PostForm.Get("client_id"), r.PostForm.Get("client_secret"), hasSecret
 }
 
+// clientOK authenticates the client. A confidential client must send its
+// secret where needSecret says so; a public client must never send one.
 func (s *Sim) clientOK(id, secret string, needSecret, hasSecret bool) bool {
 	if id != s.cfg.ClientID {
 		return false
+	}
+	if s.cfg.PublicClient {
+		return !hasSecret
 	}
 	if !needSecret && !hasSecret {
 		return true
@@ -105,6 +110,9 @@ func (s *Sim) tokenCode(w http.ResponseWriter, r *http.Request) {
 	}
 	verifier := f.Get("code_verifier")
 	switch {
+	case s.cfg.PublicClient && c.challenge == "": // authorize refuses this; kept as a second guard
+		teslaError(w, http.StatusBadRequest, "invalid_request", "a public client must use PKCE")
+		return
 	case c.challenge != "" && verifier == "":
 		teslaError(w, http.StatusBadRequest, "invalid_request", "code_verifier is required")
 		return
@@ -327,6 +335,12 @@ func dropConnection(w http.ResponseWriter) {
 }
 
 func (s *Sim) tokenClientCredentials(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.PublicClient {
+		// Tesla: open-source apps "cannot generate or access APIs that require
+		// client credentials tokens (Partner Authentication Token)".
+		teslaError(w, http.StatusUnauthorized, "unauthorized_client", "public clients cannot obtain partner tokens")
+		return
+	}
 	id, secret, hasSecret := clientCreds(r)
 	if !s.clientOK(id, secret, true, hasSecret) {
 		teslaError(w, http.StatusUnauthorized, "unauthorized_client", "client authentication failed")

@@ -21,18 +21,17 @@ import (
 	"testing"
 	"time"
 
+	"teslalink/internal/app"
 	"teslalink/internal/db"
-	"teslalink/internal/handlers"
 	"teslalink/internal/jobs"
 	"teslalink/internal/link"
 	"teslalink/internal/oidc"
+	"teslalink/internal/owner"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/seal"
-	"teslalink/internal/session"
 	"teslalink/internal/teslasim"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
-	"teslalink/internal/webhook"
 )
 
 // OptionalScopes are all optional scopes, as the service offers by default.
@@ -86,9 +85,10 @@ type Env struct {
 	Store   *db.Store
 	DBURL   string
 	Server  *httptest.Server
-	App     *handlers.Server
+	App     *app.App
 	Tesla   *oidc.Client
 	Links   *link.Service
+	Owners  *owner.Service
 	Usage   *usage.Recorder
 	Cache   *tokencache.Cache // nil with Options.NoCache
 	Jobs    *jobs.Runner
@@ -174,47 +174,39 @@ func New(t testing.TB, opts Options) *Env {
 	if err := e.Tesla.Discover(ctx); err != nil {
 		t.Fatalf("discover: %v", err)
 	}
-	e.Links = link.New(link.Config{Store: store, Tesla: e.Tesla, Keys: e.Keys, Logger: logger.With("component", "link"),
-		Now: now, RefreshMargin: opts.RefreshMargin})
+	sessKey := make([]byte, 32)
+	rand.Read(sessKey)
+	cacheBytes := 8 << 20
+	if opts.NoCache {
+		cacheBytes = 0
+	}
 	retry := opts.RetrySchedule
 	if retry == nil {
 		retry = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
 	}
-	e.Jobs, err = jobs.New(jobs.Config{Store: store, Links: e.Links, Logger: logger.With("component", "jobs"),
-		Sender:        webhook.NewSender(webhook.SenderOptions{AllowPrivate: !opts.WebhookStrict, Timeout: 2 * time.Second}),
-		RetrySchedule: retry, KeepAliveAge: opts.KeepAliveAge, KeepAliveRate: cmp.Or(opts.KeepAliveRate, 1000),
-		KeepAliveEvery: cmp.Or(opts.KeepAliveEvery, 200*time.Millisecond), Now: now})
+	pub, _ := url.Parse(e.URL)
+	e.App, err = app.New(app.Config{
+		ServiceName: "Test Service", PublicURL: pub, InsecureCookies: opts.PlainHTTP,
+		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
+		SessionKeys: [][]byte{sessKey}, TokenKeys: e.Keys, RefreshMargin: opts.RefreshMargin,
+		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
+		TokenCacheBytes: cacheBytes,
+		// Tests flush usage themselves; background jobs run when a test asks (Options.Jobs, StartJobs).
+		UsageFlush: time.Hour, Logger: logger,
+		RetrySchedule: retry,
+		WebhookAllowPrivate: !opts.WebhookStrict, WebhookTimeout: 2 * time.Second,
+		KeepAliveAge: opts.KeepAliveAge, KeepAliveRate: cmp.Or(opts.KeepAliveRate, 1000),
+		KeepAliveInterval: cmp.Or(opts.KeepAliveEvery, 200*time.Millisecond),
+	}, store, e.Tesla)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Links, e.Owners, e.Usage, e.Cache, e.Jobs = e.App.Links, e.App.Owners, e.App.Usage, e.App.Cache, e.App.Jobs
+	e.App.Start(context.Background())
+	t.Cleanup(e.App.Stop)
 	if opts.Jobs {
 		e.StartJobs()
 	}
-	sessKey := make([]byte, 32)
-	rand.Read(sessKey)
-	cookieName := "teslalink"
-	if !opts.PlainHTTP {
-		cookieName = "__Host-teslalink"
-	}
-	sessions, err := session.New(store, [][]byte{sessKey}, session.Options{CookieName: cookieName, Secure: !opts.PlainHTTP,
-		Now: opts.SessionNow, IdleTimeout: opts.SessionIdle, MaxAge: opts.SessionMaxAge})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Usage = usage.New(store, time.Hour, logger)
-	if !opts.NoCache {
-		e.Cache = tokencache.New(time.Minute, 8<<20, logger.With("component", "tokencache"))
-		cctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { e.Cache.Run(cctx, store); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-	}
-	pub, _ := url.Parse(e.URL)
-	e.App = handlers.New(handlers.Config{
-		ServiceName: "Test Service", PublicURL: pub, SecureCookies: !opts.PlainHTTP,
-		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
-		SessionKeys: [][]byte{sessKey},
-	}, handlers.Deps{Store: store, Tesla: e.Tesla, Links: e.Links, Sessions: sessions, Usage: e.Usage, Cache: e.Cache, Logger: logger, Now: now})
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
 		e.Server.Start()

@@ -100,6 +100,8 @@ type AccountPage struct {
 	// VehiclesNote replaces the list with a friendly sentence when Tesla
 	// could not list the vehicles (unreachable, 412, 421).
 	VehiclesNote string
+	// Activity is the page of the link's history being shown.
+	Activity Activity
 	// Now is the reference time for "3 days ago" wording.
 	Now time.Time
 }
@@ -136,4 +138,48 @@ type ErrorPage struct {
 	RetryURL string
 	// Reference is the short id that is also in the log; empty omits it.
 	Reference string
+}
+
+// ActivityEntry is one thing that happened to the owner's link.
+type ActivityEntry struct {
+	// Kind is "linked", "renewed", "reconnected", "scopes_changed",
+	// "refreshed", "used", "needs_reauth" or "revoked".
+	Kind string
+	At   time.Time
+	// Scopes are the permissions granted (linked, reconnected).
+	Scopes []ScopeInfo
+	// Added and Removed are what a permission change added and removed.
+	Added, Removed []ScopeInfo
+	// Actor is who did it: "owner", "api", "tesla" or "system".
+	Actor string
+	// Client names the team service (used; revoked by "api").
+	Client string
+	// Count is how many times it happened that day (refreshed, used).
+	Count int64
+	// Reason is why Tesla asked to reconnect: "refresh_refused" or "other_account".
+	Reason string
+}
+
+// Activity is one page of the account page's activity list, newest first.
+type Activity struct {
+	Entries []ActivityEntry
+	// Page is the 1-based page number.
+	Page int
+	// NewerURL and OlderURL link to the neighbouring pages; empty on the first and last.
+	NewerURL, OlderURL string
+}
+
+// DeleteConfirmPage is GET /account/delete: erasing everything, asked once more.
+type DeleteConfirmPage struct {
+	Base
+	// Email names the Tesla account; may be empty.
+	Email string
+}
+
+// DeletedPage confirms an erase and says what was deleted.
+type DeletedPage struct {
+	Base
+	Links, Tokens, Sessions, Activity int
+	// TeslaRevokeURL is Tesla's consent-revocation page for this client.
+	TeslaRevokeURL string
 }

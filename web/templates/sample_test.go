@@ -42,8 +42,33 @@ func sampleAccount() AccountPage {
 			{DisplayName: "Blue Thunder", VIN: "5YJ3E1EA7KF000001", State: "online"},
 			{DisplayName: "", VIN: "LRW3E7FS2NC000002", State: "asleep"},
 		},
-		Now: sampleNow,
+		Activity: sampleActivity(),
+		Now:      sampleNow,
 	}
+}
+
+// sampleActivity is a full page of every kind of entry, with both page links.
+func sampleActivity() Activity {
+	kinds := []ActivityEntry{
+		{Kind: "used", Client: "fleet-dashboard", Actor: "api", Count: 12},
+		{Kind: "refreshed", Actor: "system", Count: 3},
+		{Kind: "scopes_changed", Actor: "tesla", Removed: ScopesFor([]string{"vehicle_location"})},
+		{Kind: "scopes_changed", Actor: "owner", Added: ScopesFor([]string{"vehicle_cmds"}), Removed: ScopesFor([]string{"energy_device_data"})},
+		{Kind: "needs_reauth", Actor: "system", Reason: "refresh_refused"},
+		{Kind: "reconnected", Actor: "owner", Scopes: ScopesFor([]string{"openid", "user_data", "vehicle_device_data"})},
+		{Kind: "revoked", Actor: "api", Client: "charging-scheduler"},
+		{Kind: "revoked", Actor: "owner"},
+		{Kind: "renewed", Actor: "owner"},
+		{Kind: "used", Client: "charging-scheduler", Actor: "api", Count: 1},
+		{Kind: "linked", Actor: "owner", Scopes: ScopesFor([]string{"openid", "offline_access", "user_data", "vehicle_device_data", "vehicle_location"})},
+	}
+	a := Activity{Page: 2, NewerURL: "/account#activity-section", OlderURL: "/account?page=3#activity-section"}
+	for i := range 20 {
+		e := kinds[i%len(kinds)]
+		e.At = sampleNow.Add(-time.Duration(i*i+1) * 37 * time.Minute)
+		a.Entries = append(a.Entries, e)
+	}
+	return a
 }
 
 // samplePages returns one rendering of every page and state, by file name.
@@ -73,7 +98,10 @@ func samplePages() map[string]templ.Component {
 		"revoke-confirm": RevokeConfirm(RevokeConfirmPage{Base: sampleBase("Revoke access", true), Email: "ada.lovelace@example.com"}),
 		"revoked": Revoked(RevokedPage{Base: sampleBase("Access revoked", false),
 			TeslaRevokeURL: "https://auth.tesla.com/user/revoke/consent?revoke_client_id=abc&back_url=https%3A%2F%2Fexample.com%2F"}),
-		"signed-out": SignedOut(SignedOutPage{Base: sampleBase("Signed out", false)}),
+		"signed-out":     SignedOut(SignedOutPage{Base: sampleBase("Signed out", false)}),
+		"delete-confirm": DeleteConfirm(DeleteConfirmPage{Base: sampleBase("Delete everything", true), Email: "ada.lovelace@example.com"}),
+		"deleted": Deleted(DeletedPage{Base: sampleBase("Everything is deleted", false), Links: 1, Tokens: 2, Sessions: 1, Activity: 57,
+			TeslaRevokeURL: "https://auth.tesla.com/user/revoke/consent?revoke_client_id=abc&back_url=https%3A%2F%2Fexample.com%2F"}),
 		"error": Error(ErrorPage{Base: sampleBase("You did not allow access", false), Status: 403,
 			Heading: "You did not allow access", Message: "Tesla says you chose not to connect your account. Nothing was shared.",
 			RetryURL: "/connect", Reference: "k3x9q2"}),
