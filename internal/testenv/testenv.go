@@ -193,7 +193,7 @@ func New(t testing.TB, opts Options) *Env {
 		TokenCacheBytes: cacheBytes,
 		// Tests flush usage themselves; background jobs run when a test asks (Options.Jobs, StartJobs).
 		UsageFlush: time.Hour, Logger: logger,
-		RetrySchedule: retry,
+		RetrySchedule:       retry,
 		WebhookAllowPrivate: !opts.WebhookStrict, WebhookTimeout: 2 * time.Second,
 		KeepAliveAge: opts.KeepAliveAge, KeepAliveRate: cmp.Or(opts.KeepAliveRate, 1000),
 		KeepAliveInterval: cmp.Or(opts.KeepAliveEvery, 200*time.Millisecond),
