@@ -13,10 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
 	"teslalink/internal/jobs"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/seal"
@@ -61,8 +64,15 @@ type Config struct {
 	KeepAliveInterval time.Duration
 	KeepAliveAge      time.Duration // refresh tokens older than this are renewed; 0: 720h
 	KeepAliveRate     float64       // keep-alive refreshes per second across all instances; 0: 1
-	// CleanupInterval is how often expired sessions, login states, old
-	// activity and old webhook events are deleted; 0: every 10 minutes.
+	// ReturnURLs is where link sessions may send owners back
+	// (LINK_RETURN_URLS); nil or empty refuses every link session.
+	ReturnURLs *linksession.Allowlist
+	// LinkSessionTTL is how long a link session URL works; 0: 30 minutes.
+	LinkSessionTTL time.Duration
+
+	// CleanupInterval is how often expired sessions, login states, link
+	// sessions, old activity and old webhook events are deleted; 0: every
+	// 10 minutes.
 	CleanupInterval time.Duration
 	// WebhookAllowPrivate allows webhook targets on private and loopback addresses.
 	WebhookAllowPrivate bool
@@ -85,7 +95,9 @@ type App struct {
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // nil when TokenCacheBytes is 0
 	Jobs     *jobs.Runner
-	Server   *handlers.Server
+	// LinkSessions runs the team's link sessions.
+	LinkSessions *linksession.Service
+	Server       *handlers.Server
 
 	cfg  Config
 	log  *slog.Logger
@@ -130,6 +142,14 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		flush = 10 * time.Second
 	}
 	a.Usage = usage.New(store, flush, logger.With("component", "usage"))
+	a.LinkSessions = linksession.New(linksession.Config{Store: store, Allowlist: cfg.ReturnURLs, TTL: cfg.LinkSessionTTL,
+		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, Now: cfg.Now,
+		Logger: logger.With("component", "linksession"),
+		// link.created (first claim) or link.updated (external_ref rebound),
+		// written in the claim's transaction like every link event.
+		OnClaim: func(ctx context.Context, tx pgx.Tx, _ *db.LinkSession, c *db.Claim) error {
+			return a.Jobs.LinkEvent(ctx, tx, db.LinkEvent{Type: c.Event, At: c.Link.UpdatedAt, Link: c.Link})
+		}})
 	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
 		Now: cfg.Now})
 	a.Jobs, err = jobs.New(jobs.Config{Store: store, Links: a.Links, Logger: logger.With("component", "jobs"),
@@ -145,7 +165,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
 	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
-		Logger: logger, Now: cfg.Now})
+		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now})
 	return a, nil
 }
 

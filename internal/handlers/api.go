@@ -31,6 +31,18 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
 	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
 	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
+	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
+	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
+}
+
+// linkSessionsOn answers 404 when this server runs without link sessions.
+func (s *Server) linkSessionsOn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.linkSessions == nil {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
 }
 
 func (s *Server) openapiDoc(c echo.Context) error {
@@ -84,6 +96,9 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 				return apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
 					errors.New("api client "+client.Name+" lacks "+scope))
 			}
+			if s.usage != nil {
+				s.usage.RecordKey(apikey.Hash(key), s.now())
+			}
 			c.Set(ctxAPIClient, client)
 			if withLink {
 				if l == nil {
@@ -110,7 +125,9 @@ func (s *Server) authenticate(c echo.Context, key, linkID string, useCache bool)
 	}
 	gen := s.cache.Gen()
 	client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
-	if err == nil {
+	// An old key after a rotation is never cached: its overlap ends without
+	// a change notification.
+	if err == nil && !client.UsedOldKey {
 		s.cache.Put(gen, h, tokencache.Client{ID: client.ID, Name: client.Name, Scopes: client.Scopes}, l)
 	}
 	return client, l, err

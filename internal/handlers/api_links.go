@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 )
 
 // apiLink is a link as the API shows it (the same view webhooks send).
@@ -34,8 +36,19 @@ func badRequest(detail string) error {
 }
 
 func (s *Server) apiListLinks(c echo.Context) error {
-	f := db.LinkFilter{Status: c.QueryParam("status"), OwnerSub: c.QueryParam("owner_sub"), After: c.QueryParam("cursor"),
-		Limit: defaultPageSize}
+	q := c.QueryParams()
+	for k := range q {
+		if !slices.Contains([]string{"status", "owner_sub", "external_ref", "cursor", "limit"}, k) {
+			return badRequest("Unknown query parameter " + strconv.Quote(k) + ". Allowed: status, owner_sub, external_ref, cursor, limit.")
+		}
+	}
+	f := db.LinkFilter{Status: q.Get("status"), OwnerSub: q.Get("owner_sub"), After: q.Get("cursor"),
+		ExternalRef: q.Get("external_ref"), Limit: defaultPageSize}
+	if _, set := q["external_ref"]; set {
+		if err := linksession.ValidExternalRef(f.ExternalRef); err != nil {
+			return badRequest("external_ref must be 1 to 200 printable characters.")
+		}
+	}
 	switch f.Status {
 	case "", db.StatusActive, db.StatusNeedsReauth, db.StatusRevoked:
 	default:

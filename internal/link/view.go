@@ -22,6 +22,8 @@ type View struct {
 	RefreshedAt     *time.Time `json:"refreshed_at"`
 	LastUsedAt      *time.Time `json:"last_used_at"`
 	RevokedAt       *time.Time `json:"revoked_at"`
+	ExternalRef     *string    `json:"external_ref"` // the team's user id, set by a claim
+	APIClient       *string    `json:"api_client"`   // the API client whose link session was claimed
 }
 
 // ViewOf shows a link; lastUsed is zero when unknown or never.
@@ -35,7 +37,15 @@ func ViewOf(l *db.Link, lastUsed time.Time) View {
 	return View{ID: l.ID, OwnerSub: l.OwnerSub, OwnerEmail: l.OwnerEmail, Status: l.Status, StatusReason: l.StatusReason,
 		StatusChangedAt: l.StatusChangedAt.UTC(), Region: l.Region, GrantedScopes: nonNil(l.GrantedScopes),
 		RequestedScopes: nonNil(l.RequestedScopes), LinkedAt: l.LinkedAt.UTC(), RefreshedAt: timePtr(l.RefreshedAt),
-		LastUsedAt: timePtr(lastUsed), RevokedAt: timePtr(l.RevokedAt)}
+		LastUsedAt: timePtr(lastUsed), RevokedAt: timePtr(l.RevokedAt), ExternalRef: strPtr(l.ExternalRef),
+		APIClient: strPtr(l.APIClient)}
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func timePtr(t time.Time) *time.Time {

@@ -25,6 +25,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/jobs"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/pgtest"
@@ -69,6 +70,11 @@ type Options struct {
 	KeepAliveRate float64       // KEEPALIVE_RATE; 0: 1000 a second
 	// KeepAliveEvery is how often a keep-alive round starts; 0: every 200 ms.
 	KeepAliveEvery time.Duration
+	// ReturnURLs is the link sessions' return-URL allowlist; nil allows
+	// loopback URLs, as `web dev` does. &linksession.Allowlist{} allows none.
+	ReturnURLs *linksession.Allowlist
+	// LinkSessionTTL is how long a session URL works; 0: the default.
+	LinkSessionTTL time.Duration
 }
 
 // Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
@@ -80,22 +86,24 @@ type Provider struct {
 
 // Env is one running teslalink with its simulator and database.
 type Env struct {
-	T       testing.TB
-	Sim     *teslasim.Sim
-	Store   *db.Store
-	DBURL   string
-	Server  *httptest.Server
-	App     *app.App
-	Tesla   *oidc.Client
-	Links   *link.Service
-	Owners  *owner.Service
-	Usage   *usage.Recorder
-	Cache   *tokencache.Cache // nil with Options.NoCache
-	Jobs    *jobs.Runner
-	Keys    *seal.Keyring
-	KeySpec string
-	Logs    *LogBuffer
-	URL     string
+	T      testing.TB
+	Sim    *teslasim.Sim
+	Store  *db.Store
+	DBURL  string
+	Server *httptest.Server
+	App    *app.App
+	Tesla  *oidc.Client
+	Links  *link.Service
+	Owners *owner.Service
+	// LinkSessions runs the team's link sessions.
+	LinkSessions *linksession.Service
+	Usage        *usage.Recorder
+	Cache        *tokencache.Cache // nil with Options.NoCache
+	Jobs         *jobs.Runner
+	Keys         *seal.Keyring
+	KeySpec      string
+	Logs         *LogBuffer
+	URL          string
 
 	provider *Provider // Options.Provider, nil with the simulator
 }
@@ -184,6 +192,10 @@ func New(t testing.TB, opts Options) *Env {
 	if retry == nil {
 		retry = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
 	}
+	allow := opts.ReturnURLs
+	if allow == nil {
+		allow = linksession.LoopbackAllowlist(nil)
+	}
 	pub, _ := url.Parse(e.URL)
 	e.App, err = app.New(app.Config{
 		ServiceName: "Test Service", PublicURL: pub, InsecureCookies: opts.PlainHTTP,
@@ -192,7 +204,7 @@ func New(t testing.TB, opts Options) *Env {
 		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
 		TokenCacheBytes: cacheBytes,
 		// Tests flush usage themselves; background jobs run when a test asks (Options.Jobs, StartJobs).
-		UsageFlush: time.Hour, Logger: logger,
+		UsageFlush: time.Hour, Logger: logger, ReturnURLs: allow, LinkSessionTTL: opts.LinkSessionTTL,
 		RetrySchedule:       retry,
 		WebhookAllowPrivate: !opts.WebhookStrict, WebhookTimeout: 2 * time.Second,
 		KeepAliveAge: opts.KeepAliveAge, KeepAliveRate: cmp.Or(opts.KeepAliveRate, 1000),
@@ -202,6 +214,7 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	e.Links, e.Owners, e.Usage, e.Cache, e.Jobs = e.App.Links, e.App.Owners, e.App.Usage, e.App.Cache, e.App.Jobs
+	e.LinkSessions = e.App.LinkSessions
 	e.App.Start(context.Background())
 	t.Cleanup(e.App.Stop)
 	if opts.Jobs {
