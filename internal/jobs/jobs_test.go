@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/linksession"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/testenv"
 	"teslalink/internal/webhook"
@@ -38,10 +40,11 @@ type event struct {
 	ID   string
 	Type string `json:"type"`
 	Data struct {
-		ID        string   `json:"id"`
-		Status    string   `json:"status"`
-		Scopes    []string `json:"granted_scopes"`
-		RevokedBy string   `json:"revoked_by"`
+		ID          string   `json:"id"`
+		Status      string   `json:"status"`
+		Scopes      []string `json:"granted_scopes"`
+		RevokedBy   string   `json:"revoked_by"`
+		ExternalRef *string  `json:"external_ref"`
 	} `json:"data"`
 }
 
@@ -278,5 +281,43 @@ func TestRolledBackChangeSendsNothing(t *testing.T) {
 	n = len(rows)
 	if n != 1 {
 		t.Fatalf("%d deliveries recorded, want 1", n)
+	}
+}
+
+// A claim binds the link to the team's user and tells the team: link.created
+// the first time, link.updated when another user of the team claims it.
+func TestClaimSendsLinkCreatedThenUpdated(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{Jobs: true})
+	ctx := context.Background()
+	client, err := e.Store.CreateAPIClient(ctx, "backend", "tlk_test", []byte("0123456789abcdef0123456789abcdef"), []string{"links:create"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := login(t, e, "a@example.com")
+	r := newReceiver(t, e)
+	claim := func(ref string) {
+		t.Helper()
+		s, err := e.LinkSessions.Create(ctx, client.ID, linksession.CreateRequest{ExternalRef: ref, ReturnURL: "http://127.0.0.1:9/done"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.LinkSessions.Start(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		back, err := e.LinkSessions.Finish(ctx, s.ID, linksession.Outcome{Status: db.SessionLinked, LinkID: l.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(back)
+		if _, err := e.LinkSessions.Claim(ctx, client.ID, s.ID, u.Query().Get("code"), ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim("user-42")
+	claim("user-43")
+	evs := r.waitFor("link.created", "link.updated")
+	if evs[0].Data.ExternalRef == nil || *evs[0].Data.ExternalRef != "user-42" || *evs[1].Data.ExternalRef != "user-43" {
+		t.Fatalf("events %+v", evs)
 	}
 }
