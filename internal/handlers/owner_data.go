@@ -25,8 +25,8 @@ func accountPageParam(c echo.Context) (int, error) {
 	for name := range c.QueryParams() {
 		if name != "page" {
 			return 0, pageError(http.StatusBadRequest, "This address is not one we know",
-				"The account page does not take the parameter “"+truncate(name, 40)+"”. Open your account page again.", "/account",
-				errors.New("unknown account parameter"))
+				"The account page does not take this parameter. Open your account page again.", "/account",
+				errors.New("unknown account parameter "+truncate(name, 40)))
 		}
 	}
 	vs := c.QueryParams()["page"]

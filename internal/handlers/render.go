@@ -3,24 +3,33 @@ package handlers
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/i18n"
 	"teslalink/web/templates"
 )
 
-// render writes a templ page.
+// render writes a templ page in the request's language.
 func (s *Server) render(c echo.Context, status int, page templ.Component) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	lang := s.language(c)
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	h.Set("Content-Language", lang.Tag.String())
+	h.Add(echo.HeaderVary, "Accept-Language")
 	c.Response().WriteHeader(status)
-	return page.Render(c.Request().Context(), c.Response())
+	return page.Render(i18n.With(c.Request().Context(), lang), c.Response())
 }
 
 // base fills what every page needs.
 func (s *Server) base(c echo.Context, title string) templates.Base {
 	b := templates.Base{ServiceName: s.cfg.ServiceName, Title: title, CSSPath: s.cssPath, FaviconPath: s.icoPath,
 		TeslaReachable: s.tesla == nil || s.tesla.Ready()}
+	if c.Request().Method == http.MethodGet {
+		b.Path = c.Request().URL.RequestURI() // where the language switcher returns to
+	}
 	if o, ok := c.Get(ctxOwner).(*ownerCtx); ok && o != nil {
 		b.SignedIn = true
 		b.CSRFToken = o.csrf

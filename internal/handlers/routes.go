@@ -35,6 +35,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/account/delete", s.deleteConfirm)
 	e.POST("/account/delete", s.deleteAll)
 	e.POST("/logout", s.logout)
+	e.POST("/language", s.setLanguage)
 
 	// Token broker API for the team's backends (API key).
 	s.apiRoutes(e.Group("/api"))
