@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,7 +39,7 @@ func cmdAPIClient(ctx context.Context, args []string, stdout io.Writer) error {
 
 // withStore opens the database (applying migrations) for an operator command.
 func withStore(ctx context.Context, fn func(*db.Store) error) error {
-	cfg, err := loadConfig(nil, "DATABASE_URL")
+	cfg, err := loadConfig(operatorEnv(os.Stderr), "DATABASE_URL")
 	if err != nil {
 		return err
 	}

@@ -83,10 +83,14 @@ type Config struct {
 	KeepAliveAge    time.Duration
 	TokenCacheBytes int // 0 turns the token cache off
 	TrustProxy      bool
-	InsecureCookie  bool // plain-HTTP localhost in `web dev` only
-	CanonicalHost   bool // `web dev`: send other host names to PUBLIC_URL
-	LogLevel        string
-	LogFormat       string
+	// ShutdownDrain is how long /readyz answers 503 "draining" after SIGTERM
+	// while requests are still served, so a load balancer stops sending new
+	// ones before the listener closes (0: close at once).
+	ShutdownDrain  time.Duration
+	InsecureCookie bool // plain-HTTP localhost in `web dev` only
+	CanonicalHost  bool // `web dev`: send other host names to PUBLIC_URL
+	LogLevel       string
+	LogFormat      string
 
 	// ActivityRetention is how long owners' activity is kept (ACTIVITY_RETENTION).
 	ActivityRetention owner.Retention
@@ -207,6 +211,13 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	errs.add("TOKEN_CACHE_MB", err)
 	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
+	if v := e.get("SHUTDOWN_DRAIN", ""); v != "" {
+		if d, perr := time.ParseDuration(v); perr != nil || d < 0 || d > 10*time.Minute {
+			errs = append(errs, &configError{"SHUTDOWN_DRAIN", "must be a duration from 0s to 10m, e.g. 10s"})
+		} else {
+			c.ShutdownDrain = d
+		}
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		errs = append(errs, &configError{"LOG_LEVEL", "must be debug, info, warn or error"})
 	}

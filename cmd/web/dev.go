@@ -42,7 +42,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.InsecureCookie = cfg.PublicURL.Scheme != "https"
 	cfg.CanonicalHost = true
 	logger := newLogger(cfg, stdout)
-	devDir := envOr("TESLALINK_DEV_DIR", ".dev")
+	devDir := devDir()
 	if err := os.MkdirAll(devDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", devDir, err)
 	}
@@ -58,6 +58,15 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer cluster.Stop()
 		cfg.DatabaseURL = cluster.URL("teslalink")
 		fmt.Fprintf(stdout, "PostgreSQL: data in %s (kept between runs); psql: psql %q\n", cluster.DataDir(), cfg.DatabaseURL)
+		removeRecord, err := writeDevRecord(devDir, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer removeRecord()
+		fmt.Fprintf(stdout, "Operator commands in this checkout (web apiclient, web keys, web webhook) use this database while web dev runs.\n")
+	}
+	if err := devAPIKey(ctx, cfg, stdout); err != nil {
+		return err
 	}
 
 	simNote := ""
@@ -115,13 +124,15 @@ func startDevPostgres(ctx context.Context, devDir string, logger *slog.Logger) (
 	dataDir := filepath.Join(devDir, "pgdata")
 	if !pgcluster.Reachable(dataDir) {
 		// Running as root, the server runs as the postgres user, which cannot
-		// enter this checkout: keep the data in a per-checkout folder it can reach.
+		// enter this checkout: keep the data in a per-checkout folder it can
+		// reach, private to it, that nobody else can have planted.
 		abs, _ := filepath.Abs(dataDir)
 		sum := sha256.Sum256([]byte(abs))
-		dataDir = filepath.Join(os.TempDir(), "teslalink-dev-"+hex.EncodeToString(sum[:6]), "pgdata")
-		if err := os.MkdirAll(filepath.Dir(dataDir), 0o755); err != nil {
-			return nil, err
+		parent := filepath.Join(os.TempDir(), "teslalink-dev-"+hex.EncodeToString(sum[:6]))
+		if err := pgcluster.PrivateDir(parent); err != nil {
+			return nil, fmt.Errorf("dev PostgreSQL data: %w", err)
 		}
+		dataDir = filepath.Join(parent, "pgdata")
 	}
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: logger.With("component", "postgres")})
 	if err != nil {

@@ -45,6 +45,28 @@ func TestDevCommand(t *testing.T) {
 		}
 		res.Body.Close()
 	}
+	// The first start prints a ready development API key.
+	if first.apiKey == "" {
+		t.Fatal("web dev printed no development API key")
+	}
+	req, _ := http.NewRequest("GET", first.url+"/api/v1/links", nil)
+	req.Header.Set("Authorization", "Bearer "+first.apiKey)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET /api/v1/links with the dev key: %v %v", err, res)
+	} else {
+		res.Body.Close()
+	}
+	// Operator commands in the same checkout reach the dev database without
+	// DATABASE_URL, and say so.
+	opEnv := append(filterEnv(os.Environ()), "TESLALINK_DEV_DIR="+devDir)
+	list := exec.Command(bin, "apiclient", "list")
+	list.Env = opEnv
+	var listOut, listErr strings.Builder
+	list.Stdout, list.Stderr = &listOut, &listErr
+	if err := list.Run(); err != nil || !strings.Contains(listOut.String(), "dev ") ||
+		!strings.Contains(listErr.String(), "using the database of the running web dev") {
+		t.Fatalf("apiclient list against web dev: %v\nstdout: %s\nstderr: %s", err, listOut.String(), listErr.String())
+	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, first.dbURL)
 	if err != nil {
@@ -59,7 +81,17 @@ func TestDevCommand(t *testing.T) {
 		t.Fatalf("postgres still running after Ctrl-C: %s", out)
 	}
 
+	// Stopped: the record is gone, and the command asks for DATABASE_URL.
+	list = exec.Command(bin, "apiclient", "list")
+	list.Env = opEnv
+	if out, err := list.CombinedOutput(); err == nil || !strings.Contains(string(out), "DATABASE_URL") {
+		t.Fatalf("apiclient list after web dev stopped: %v %s", err, out)
+	}
+
 	second := startDev(t, bin, devDir)
+	if second.apiKey != "" {
+		t.Error("the development API key was printed again")
+	}
 	conn, err = pgx.Connect(ctx, second.dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +110,7 @@ type devRun struct {
 	url    string
 	dbURL  string
 	simURL string
+	apiKey string
 	done   chan error
 }
 
@@ -113,6 +146,9 @@ func startDev(t *testing.T, bin, devDir string) *devRun {
 			line := sc.Text()
 			if m := psqlRe.FindStringSubmatch(line); m != nil {
 				r.dbURL = m[1]
+			}
+			if k := keyRe.FindString(line); k != "" {
+				r.apiKey = k
 			}
 			if strings.HasPrefix(line, "Tesla simulator: ") {
 				r.simURL = strings.Fields(line)[2]

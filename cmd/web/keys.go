@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"teslalink/internal/link"
@@ -45,7 +46,7 @@ func cmdKeys(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return &configError{"keys rotate flags", err.Error()}
 		}
-		cfg, err := loadConfig(nil, "DATABASE_URL", "TOKEN_ENCRYPTION_KEYS")
+		cfg, err := loadConfig(operatorEnv(os.Stderr), "DATABASE_URL", "TOKEN_ENCRYPTION_KEYS")
 		if err != nil {
 			return err
 		}

@@ -169,6 +169,19 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	if cfg.ShutdownDrain > 0 {
+		// Rolling deploys: readiness fails first, so load balancers stop
+		// sending new requests, while this instance still serves them.
+		a.Server.Drain()
+		logger.Info("draining: /readyz answers 503 while requests are still served", "for", cfg.ShutdownDrain.String())
+		t := time.NewTimer(cfg.ShutdownDrain)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	logger.Info("shutting down; waiting for in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

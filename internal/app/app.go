@@ -100,7 +100,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	}
 	a := &App{Store: store, Tesla: tesla, cfg: cfg, log: logger}
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin})
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
 		cookieName = "teslalink"

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"teslalink/internal/apikey"
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 	"teslalink/internal/tokencache"
 )
@@ -42,11 +43,10 @@ const (
 	apiRealm     = `Bearer realm="teslalink"`
 )
 
-var errAPIKeyMissing = &appError{Status: http.StatusUnauthorized, Type: "unauthenticated", Title: "API key required",
-	Detail: "Send an API key as 'Authorization: Bearer tlk_...'.", Err: errors.New("no bearer api key")}
+var errAPIKeyMissing = apperr.Newf(apperr.Unauthenticated, "Send an API key as 'Authorization: Bearer tlk_...'.",
+	errors.New("no bearer api key"))
 
-var errAPIKeyInvalid = &appError{Status: http.StatusUnauthorized, Type: "unauthenticated", Title: "API key not accepted",
-	Detail: "The API key is unknown or has been revoked.", Err: errors.New("unknown or revoked api key")}
+var errAPIKeyInvalid = apperr.New(apperr.Unauthenticated, errors.New("unknown or revoked api key"))
 
 // apiKey authenticates the request's bearer key and checks that it holds
 // scope. With withLink, the link named by :id is read in the same database
@@ -81,9 +81,8 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			}
 			if !slices.Contains(client.Scopes, scope) {
 				h.Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)
-				return &appError{Status: http.StatusForbidden, Type: "insufficient-scope", Title: "API key lacks a scope",
-					Detail: "This API key does not hold the scope " + scope + ".",
-					Err:    errors.New("api client " + client.Name + " lacks " + scope)}
+				return apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
+					errors.New("api client "+client.Name+" lacks "+scope))
 			}
 			c.Set(ctxAPIClient, client)
 			if withLink {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 )
 
@@ -60,9 +61,8 @@ const (
 	maxPageSize     = 200
 )
 
-func badRequest(detail string) *appError {
-	return &appError{Status: http.StatusBadRequest, Type: "invalid-request", Title: "Invalid request", Detail: detail,
-		Err: errors.New(detail)}
+func badRequest(detail string) error {
+	return apperr.Newf(apperr.InvalidRequest, detail, errors.New(detail))
 }
 
 func (s *Server) apiListLinks(c echo.Context) error {

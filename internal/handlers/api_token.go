@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/link"
 )
 
@@ -77,8 +78,7 @@ func readTokenRequest(r *http.Request) (tokenRequest, error) {
 		return in, badRequest("The request body could not be read.")
 	}
 	if len(raw) > maxTokenRequestBody {
-		return in, &appError{Status: http.StatusRequestEntityTooLarge, Type: "too-large", Title: "Request too large",
-			Detail: "The request body is too large.", Err: errors.New("token request body too large")}
+		return in, apperr.New(apperr.TooLarge, errors.New("token request body too large"))
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {

@@ -10,82 +10,70 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
-	"teslalink/internal/link"
 	"teslalink/web/templates"
 )
 
-// appError is an error with what to tell the owner (page) or the caller
-// (problem). Err is internal and only logged.
-type appError struct {
-	Status     int
-	Type       string // problem type slug, e.g. "reauth-required"
-	Title      string // short, safe to show
-	Detail     string // safe to show
-	Heading    string // owner page heading ("" → Title)
-	RetryURL   string // owner page "Try again" link
-	RetryAfter time.Duration
-	Err        error
-}
-
-func (e *appError) Error() string {
-	if e.Err != nil {
-		return e.Title + ": " + e.Err.Error()
-	}
-	return e.Title
-}
-
-func (e *appError) Unwrap() error { return e.Err }
-
-var errForbiddenCrossSite = &appError{Status: http.StatusForbidden, Type: "cross-site-request",
-	Title: "Request refused", Detail: "This form was sent from another site, so it was refused. Open the page again and retry.",
-	RetryURL: "/"}
+var errForbiddenCrossSite = apperr.New(apperr.CrossSiteRequest, nil)
 
 // problemBase prefixes problem types; the slugs are documented in openapi.yaml.
 const problemBase = "https://teslalink.dev/problems/"
 
-// classify maps any error to what the caller sees.
-func classify(err error) *appError {
-	var ae *appError
-	if errors.As(err, &ae) {
-		return ae
+// answer is what the caller of a failed request sees.
+type answer struct {
+	code apperr.Code
+	problem
+}
+
+// classify maps any error to what the caller sees, with the problems table.
+// Services return *apperr.Error; what is left here are Echo's own errors
+// (unknown route, method, body limit) and errors of the store's direct reads.
+func classify(err error) answer {
+	e, ok := apperr.As(err)
+	if !ok {
+		e = fromOther(err)
 	}
+	a := answer{code: e.Code, problem: problems[e.Code]}
+	if a.Status == 0 {
+		a = answer{code: apperr.Internal, problem: problems[apperr.Internal]}
+	}
+	var he *echo.HTTPError
+	if e.Code == apperr.BadRequest && errors.As(err, &he) {
+		a.Status, a.Title = he.Code, http.StatusText(he.Code)
+	}
+	if e.Detail != "" {
+		a.Detail, a.Message = e.Detail, ""
+	}
+	if e.RetryAfter > 0 {
+		a.RetryAfter = e.RetryAfter
+	}
+	return a
+}
+
+// fromOther translates an error that carries no code.
+func fromOther(err error) *apperr.Error {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		switch he.Code {
 		case http.StatusNotFound:
-			return &appError{Status: 404, Type: "not-found", Title: "Not found", Detail: "There is nothing at this address.", RetryURL: "/", Err: err}
+			return apperr.New(apperr.NotFound, err)
 		case http.StatusMethodNotAllowed:
-			return &appError{Status: 405, Type: "method-not-allowed", Title: "Method not allowed", Detail: "This address does not accept that method.", RetryURL: "/", Err: err}
+			return apperr.New(apperr.MethodNotAllowed, err)
 		case http.StatusRequestEntityTooLarge:
-			return &appError{Status: 413, Type: "too-large", Title: "Request too large", Detail: "The request body is too large.", Err: err}
+			return apperr.New(apperr.TooLarge, err)
 		}
 		if he.Code >= 400 && he.Code < 500 {
-			return &appError{Status: he.Code, Type: "bad-request", Title: http.StatusText(he.Code), Detail: "The request could not be understood.", RetryURL: "/", Err: err}
+			return apperr.New(apperr.BadRequest, err)
 		}
 	}
-	var unavailable *link.UnavailableError
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		return &appError{Status: 404, Type: "not-found", Title: "Not found", Detail: "No such link.", Err: err}
-	case errors.Is(err, link.ErrRevoked):
-		return &appError{Status: 410, Type: "link-revoked", Title: "Link revoked", Detail: "The owner or the team revoked this link; the owner must connect again.", Err: err}
-	case errors.Is(err, link.ErrReauthRequired):
-		return &appError{Status: 409, Type: "reauth-required", Title: "Owner must link again", Detail: "Tesla no longer accepts this link's refresh token; the owner must connect their Tesla account again.", Err: err}
-	case errors.Is(err, link.ErrMissingScope):
-		return &appError{Status: 403, Type: "scope-not-granted", Title: "Scope not granted", Detail: "The owner has not granted a scope this request needs.", Err: err}
-	case errors.Is(err, link.ErrTokenKeyMissing):
-		return &appError{Status: 503, Type: "token-key-unavailable", Title: "Service unavailable",
-			Detail:     "This instance cannot open the stored token yet (an encryption key change is being deployed); retry later.",
-			RetryAfter: 30 * time.Second, Err: err}
-	case errors.Is(err, link.ErrTeslaConfig):
-		return &appError{Status: 502, Type: "tesla-client-misconfigured", Title: "Tesla rejected this service's credentials", Detail: "The operator must check the Tesla client configuration.", RetryAfter: 60 * time.Second, Err: err}
-	case errors.As(err, &unavailable):
-		return &appError{Status: 503, Type: "tesla-unavailable", Title: "Tesla is unavailable", Detail: "Tesla did not answer in time; retry later.", RetryAfter: unavailable.RetryAfter, Err: err}
+		return apperr.Newf(apperr.NotFound, "No such link.", err)
 	case db.Unavailable(err):
-		return &appError{Status: 503, Type: "database-unavailable", Title: "Service unavailable", Detail: "The service cannot reach its database; retry later.", RetryAfter: 5 * time.Second, Err: err}
+		return apperr.New(apperr.DatabaseUnavailable, err)
 	}
-	return &appError{Status: 500, Type: "internal", Title: "Something went wrong", Detail: "An unexpected error occurred.", RetryURL: "/", Err: err}
+	return apperr.New(apperr.Internal, err)
 }
 
 // handleError is the one Echo HTTPErrorHandler: owners get a friendly page,
@@ -100,7 +88,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if ae.Status >= 500 {
 		level = slog.LevelError
 	}
-	s.log.Log(c.Request().Context(), level, "request failed", "ref", ref, "status", ae.Status, "type", ae.Type, "error", err)
+	s.log.Log(c.Request().Context(), level, "request failed", "ref", ref, "status", ae.Status, "type", string(ae.code), "error", err)
 	if ae.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Round(time.Second)/time.Second)))
 	}
@@ -108,12 +96,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = writeProblem(c, ae, ref)
 		return
 	}
-	heading := ae.Heading
+	heading, message := ae.Heading, ae.Message
 	if heading == "" {
 		heading = ae.Title
 	}
-	_ = s.render(c, ae.Status, templates.Error(templates.ErrorPage{Base: s.base(c, ae.Title), Status: ae.Status,
-		Heading: heading, Message: ae.Detail, RetryURL: ae.RetryURL, Reference: ref}))
+	if message == "" {
+		message = ae.Detail
+	}
+	_ = s.render(c, ae.Status, templates.Error(templates.ErrorPage{Base: s.base(c, heading), Status: ae.Status,
+		Heading: heading, Message: message, RetryURL: ae.RetryURL, Reference: ref}))
 }
 
 // Problem is an RFC 9457 problem document.
@@ -126,21 +117,9 @@ type Problem struct {
 	Reference string `json:"reference,omitempty"`
 }
 
-func writeProblem(c echo.Context, ae *appError, ref string) error {
+func writeProblem(c echo.Context, ae answer, ref string) error {
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(ae.Status)
-	return jsonEncode(c.Response(), Problem{Type: problemBase + ae.Type, Title: ae.Title, Status: ae.Status,
+	return jsonEncode(c.Response(), Problem{Type: problemBase + string(ae.code), Title: ae.Title, Status: ae.Status,
 		Detail: ae.Detail, Instance: c.Request().URL.Path, Reference: ref})
-}
-
-func pageError(status int, heading, message, retry string, err error) *appError {
-	return &appError{Status: status, Type: "page", Title: heading, Heading: heading, Detail: message, RetryURL: retry,
-		Err: orNil(err)}
-}
-
-func orNil(err error) error {
-	if err == nil {
-		return errors.New("no further detail")
-	}
-	return err
 }

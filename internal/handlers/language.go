@@ -7,7 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/i18n"
+	"teslalink/internal/link"
 )
 
 // langCookie names the cookie that keeps the owner's language choice.
@@ -40,12 +42,11 @@ const ctxLang = "lang"
 func (s *Server) setLanguage(c echo.Context) error {
 	l, ok := i18n.ByCode(c.FormValue("lang"))
 	if !ok {
-		return pageError(http.StatusBadRequest, "This address is not one we know",
-			"The request could not be understood.", "/", errors.New("unknown language"))
+		return apperr.New(apperr.UnknownParameter, errors.New("unknown language"))
 	}
 	c.SetCookie(&http.Cookie{Name: s.langCookie(), Value: l.Code, Path: "/", MaxAge: int((365 * 24 * time.Hour).Seconds()),
 		Secure: s.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	back := safeReturnTo(c.FormValue("return"))
+	back := link.SafeReturnTo(c.FormValue("return"))
 	if back == "" {
 		back = "/"
 	}

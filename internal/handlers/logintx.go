@@ -2,31 +2,21 @@ package handlers
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/securecookie"
 
+	"teslalink/internal/link"
 	"teslalink/internal/session"
 )
 
-// loginTTL bounds a login transaction: from POST /connect to the callback.
-const loginTTL = 10 * time.Minute
-
-// loginTx is one login transaction, kept in a short-lived encrypted,
-// authenticated cookie bound to the browser that started it (see docs/security.md,
-// "Login transaction").
-type loginTx struct {
-	State    string
-	Nonce    string
-	Verifier string
-	Scopes   []string
-	ReturnTo string
-	Created  time.Time
-}
+// loginTTL bounds the login cookie's life; the link service checks the
+// login state's own age. The cookie is encrypted, authenticated and bound
+// to the browser that started the login (see docs/security.md, "Login
+// transaction").
+const loginTTL = link.LoginTTL
 
 type loginCookies struct {
 	name   string
@@ -47,7 +37,7 @@ func (l *loginCookies) cookie(value string, maxAge int) *http.Cookie {
 		SameSite: http.SameSiteLaxMode}
 }
 
-func (l *loginCookies) set(w http.ResponseWriter, tx *loginTx) error {
+func (l *loginCookies) set(w http.ResponseWriter, tx *link.LoginState) error {
 	v, err := securecookie.EncodeMulti(l.name, tx, l.codecs...)
 	if err != nil {
 		return fmt.Errorf("encode login cookie: %w", err)
@@ -56,22 +46,19 @@ func (l *loginCookies) set(w http.ResponseWriter, tx *loginTx) error {
 	return nil
 }
 
-// take reads the login transaction and clears the cookie: it is single use.
-// now is the server's clock (the same one that stamped tx.Created).
-func (l *loginCookies) take(w http.ResponseWriter, r *http.Request, now time.Time) (*loginTx, bool) {
+// take reads the login state and clears the cookie: it is single use.
+// It returns nil when there is none or it cannot be read.
+func (l *loginCookies) take(w http.ResponseWriter, r *http.Request) *link.LoginState {
 	c, err := r.Cookie(l.name)
 	if err != nil {
-		return nil, false
+		return nil
 	}
 	http.SetCookie(w, l.cookie("", -1))
-	var tx loginTx
-	if err := securecookie.DecodeMulti(l.name, c.Value, &tx, l.codecs...); err != nil {
-		return nil, false
+	var st link.LoginState
+	if err := securecookie.DecodeMulti(l.name, c.Value, &st, l.codecs...); err != nil {
+		return nil
 	}
-	if now.Sub(tx.Created) > loginTTL || tx.State == "" || tx.Nonce == "" || tx.Verifier == "" {
-		return nil, false
-	}
-	return &tx, true
+	return &st
 }
 
 // randomToken returns n random bytes, base64url-encoded (CSPRNG).
@@ -81,9 +68,4 @@ func randomToken(n int) string {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashState(state string) []byte {
-	h := sha256.Sum256([]byte("login-state:" + state))
-	return h[:]
 }

@@ -17,11 +17,21 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz is 200 when the database answers, else 503. It also reports
-// whether Tesla's metadata has been discovered (pages say so when not).
+// Drain makes /readyz answer 503 from now on, while every other route keeps
+// serving: the first step of a graceful stop behind a load balancer.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// readyz is 200 when the database answers, else 503; 503 too once the
+// instance is draining. It also reports whether Tesla's metadata has been
+// discovered (pages say so when not).
 func (s *Server) readyz(c echo.Context) error {
 	out := map[string]string{"database": "ok", "tesla": "ok"}
 	status := http.StatusOK
+	if s.draining.Load() {
+		out["status"] = "draining"
+		c.Response().Header().Set("Connection", "close")
+		return c.JSON(http.StatusServiceUnavailable, out)
+	}
 	if err := s.store.Ping(c.Request().Context()); err != nil {
 		out["database"] = "unreachable"
 		status = http.StatusServiceUnavailable

@@ -3,11 +3,11 @@ package handlers
 import (
 	"crypto/subtle"
 	"errors"
-	"net/http"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 	"teslalink/internal/session"
 )
@@ -55,9 +55,7 @@ var errNotSignedIn = errors.New("not signed in")
 // checkCSRF compares the form's token with the session's, in constant time.
 func checkCSRF(c echo.Context, o *ownerCtx) error {
 	if subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(o.csrf)) != 1 {
-		return &appError{Status: http.StatusForbidden, Type: "csrf", Title: "This form has expired",
-			Detail: "The form was too old or did not come from this site. Open the page again and retry.", RetryURL: "/account",
-			Err: errors.New("csrf token mismatch")}
+		return apperr.New(apperr.CSRF, errors.New("csrf token mismatch"))
 	}
 	return nil
 }

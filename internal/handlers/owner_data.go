@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 	"teslalink/internal/link"
 	"teslalink/web/templates"
@@ -24,9 +25,7 @@ const maxActivityPage = 10000
 func accountPageParam(c echo.Context) (int, error) {
 	for name := range c.QueryParams() {
 		if name != "page" {
-			return 0, pageError(http.StatusBadRequest, "This address is not one we know",
-				"The account page does not take this parameter. Open your account page again.", "/account",
-				errors.New("unknown account parameter "+truncate(name, 40)))
+			return 0, apperr.New(apperr.UnknownParameter, errors.New("unknown account parameter "+truncate(name, 40)))
 		}
 	}
 	vs := c.QueryParams()["page"]
@@ -36,8 +35,7 @@ func accountPageParam(c echo.Context) (int, error) {
 	v := vs[0]
 	n, err := strconv.Atoi(v)
 	if err != nil || len(vs) > 1 || n < 1 || n > maxActivityPage || strconv.Itoa(n) != v {
-		return 0, pageError(http.StatusBadRequest, "This activity page does not exist",
-			"Activity pages are numbered from 1. Open your account page again.", "/account", errors.New("bad activity page"))
+		return 0, apperr.New(apperr.NoSuchActivityPage, errors.New("bad activity page"))
 	}
 	return n, nil
 }
@@ -131,8 +129,8 @@ func (s *Server) downloadData(c echo.Context) error {
 		return err
 	}
 	if len(c.QueryParams()) > 0 {
-		return pageError(http.StatusBadRequest, "This address is not one we know",
-			"Download your data from your account page.", "/account", errors.New("parameters on the data download"))
+		return apperr.Newf(apperr.UnknownParameter, "Download your data from your account page.",
+			errors.New("parameters on the data download"))
 	}
 	exp, err := s.owners.Export(c.Request().Context(), o.ownerID)
 	if errors.Is(err, db.ErrNotFound) {
@@ -240,8 +238,7 @@ func (s *Server) apiEraseOwner(c echo.Context) error {
 	ctx := c.Request().Context()
 	erased, err := s.owners.EraseBySub(ctx, sub, "api:"+client.Name)
 	if errors.Is(err, db.ErrNotFound) {
-		return &appError{Status: http.StatusNotFound, Type: "not-found", Title: "Not found",
-			Detail: "No owner with this Tesla account id is stored (any more).", Err: err}
+		return apperr.Newf(apperr.NotFound, "No owner with this Tesla account id is stored (any more).", err)
 	}
 	if err != nil {
 		return err

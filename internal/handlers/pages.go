@@ -10,10 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
-	"teslalink/internal/link"
-	"teslalink/internal/oidc"
-	"teslalink/internal/seal"
 	"teslalink/web/templates"
 )
 
@@ -109,21 +107,10 @@ func (s *Server) vehicles(ctx context.Context, linkID string) ([]templates.Vehic
 	vs, err := s.links.Vehicles(ctx, linkID)
 	if err != nil {
 		s.log.Warn("vehicle list unavailable", "link_id", linkID, "error", err)
-		switch {
-		case errors.Is(err, link.ErrReauthRequired):
-			return nil, "Tesla asked you to sign in again before we can show your vehicles."
-		case errors.Is(err, link.ErrTokenKeyMissing):
-			return nil, "We can't reach your Tesla connection for a moment while the service is updated. Your connection is fine; try again in a minute."
-		case errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey):
-			return nil, "We could not use the stored Tesla connection. Please connect again (Change permissions) to show your vehicles."
-		case oidc.KindOf(err) == oidc.KindNotRegistered:
-			return nil, "Tesla has not enabled vehicle data for this service in your region yet. Your connection is fine."
-		case oidc.KindOf(err) == oidc.KindRegion:
-			return nil, "Your vehicles are served from another Tesla region; we will show them once this is sorted out. Your connection is fine."
-		case oidc.KindOf(err) == oidc.KindForbidden:
-			return nil, "Tesla did not allow us to list your vehicles with the permissions you granted."
+		if note := problems[apperr.CodeOf(err)].Vehicles; note != "" {
+			return nil, note
 		}
-		return nil, "Tesla isn't answering right now, so we can't show your vehicles. Your connection is fine; try again later."
+		return nil, vehiclesUnavailable
 	}
 	out := make([]templates.Vehicle, 0, len(vs))
 	for _, v := range vs {

@@ -60,6 +60,7 @@ type Server struct {
 	echo        *echo.Echo
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
+	draining   atomic.Bool            // set by Drain: /readyz answers 503
 }
 
 // Deps are the services the Server calls.

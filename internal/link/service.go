@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 	"teslalink/internal/oidc"
 	"teslalink/internal/seal"
@@ -40,6 +41,37 @@ type UnavailableError struct {
 func (e *UnavailableError) Error() string { return "temporarily unavailable: " + e.Err.Error() }
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// translate turns an error from below the service (database, sealing,
+// Tesla, this package's sentinels) into the *apperr.Error callers map.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apperr.As(err); ok {
+		return err
+	}
+	var unavailable *UnavailableError
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return apperr.Newf(apperr.NotFound, "No such link.", err)
+	case errors.Is(err, ErrRevoked):
+		return apperr.New(apperr.LinkRevoked, err)
+	case errors.Is(err, ErrReauthRequired):
+		return apperr.New(apperr.ReauthRequired, err)
+	case errors.Is(err, ErrMissingScope):
+		return apperr.New(apperr.ScopeNotGranted, err)
+	case errors.Is(err, ErrTokenKeyMissing):
+		return apperr.New(apperr.TokenKeyUnavailable, err)
+	case errors.Is(err, ErrTeslaConfig):
+		return apperr.New(apperr.TeslaMisconfigured, err)
+	case errors.As(err, &unavailable):
+		return &apperr.Error{Code: apperr.TeslaUnavailable, RetryAfter: unavailable.RetryAfter, Err: err}
+	case db.Unavailable(err):
+		return apperr.New(apperr.DatabaseUnavailable, err)
+	}
+	return apperr.New(apperr.Internal, err)
+}
+
 // Config holds the Service's dependencies.
 type Config struct {
 	Store         *db.Store
@@ -49,17 +81,20 @@ type Config struct {
 	Now           func() time.Time
 	RefreshMargin time.Duration // refresh when the access token expires within this; default 5 minutes
 	RefreshWait   time.Duration // deadline for one refresh including retries; default 20 seconds
+	// OfferedScopes are the optional scopes an owner may choose at login.
+	OfferedScopes []string
 }
 
 // Service implements linking, token brokering and revoking.
 type Service struct {
-	store  *db.Store
-	tesla  *oidc.Client
-	keys   *seal.Keyring
-	log    *slog.Logger
-	now    func() time.Time
-	margin time.Duration
-	wait   time.Duration
+	store   *db.Store
+	tesla   *oidc.Client
+	keys    *seal.Keyring
+	log     *slog.Logger
+	now     func() time.Time
+	margin  time.Duration
+	wait    time.Duration
+	offered []string
 
 	inflight singleflight.Group // refreshes in progress on this instance, by link id
 
@@ -69,7 +104,8 @@ type Service struct {
 // New builds a Service.
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, tesla: cfg.Tesla, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now,
-		margin: cfg.RefreshMargin, wait: cfg.RefreshWait}
+		margin: cfg.RefreshMargin, wait: cfg.RefreshWait,
+		offered: cfg.OfferedScopes}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -139,14 +175,41 @@ func (s *Service) alertMissingKey(l *db.Link) {
 // Revoke deletes the link's tokens, marks it revoked and ends the owner's
 // sessions (one transaction). Revoking twice is fine.
 func (s *Service) Revoke(ctx context.Context, linkID, actor string) (*db.Link, error) {
-	return s.store.RevokeLink(ctx, linkID, actor)
+	l, err := s.store.RevokeLink(ctx, linkID, actor)
+	return l, translate(err)
 }
 
 // Vehicles lists the owner's vehicles through the Fleet API of the link's region.
 func (s *Service) Vehicles(ctx context.Context, linkID string) ([]oidc.Vehicle, error) {
-	tok, err := s.AccessToken(ctx, linkID, TokenRequest{Scopes: []string{"vehicle_device_data"}})
+	l, err := s.store.GetLink(ctx, linkID)
 	if err != nil {
-		return nil, err
+		return nil, translate(err)
 	}
-	return s.tesla.Vehicles(ctx, tok.FleetAPIBaseURL, tok.AccessToken)
+	tok, err := s.accessToken(ctx, l, TokenRequest{Scopes: []string{"vehicle_device_data"}})
+	if err != nil {
+		return nil, vehiclesFailed(err)
+	}
+	vs, err := s.tesla.Vehicles(ctx, tok.FleetAPIBaseURL, tok.AccessToken)
+	if err != nil {
+		return nil, vehiclesFailed(err)
+	}
+	return vs, nil
+}
+
+// vehiclesFailed translates a failed vehicle listing: the owner's page
+// explains each of these differently.
+func vehiclesFailed(err error) error {
+	switch {
+	case errors.Is(err, ErrTokenKeyMissing):
+		return translate(err)
+	case errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey):
+		return apperr.New(apperr.StoredTokenUnusable, err)
+	case oidc.KindOf(err) == oidc.KindNotRegistered:
+		return apperr.New(apperr.FleetNotRegistered, err)
+	case oidc.KindOf(err) == oidc.KindRegion:
+		return apperr.New(apperr.FleetWrongRegion, err)
+	case oidc.KindOf(err) == oidc.KindForbidden:
+		return apperr.New(apperr.FleetForbidden, err)
+	}
+	return translate(err)
 }

@@ -36,7 +36,7 @@ type TokenRequest struct {
 func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenRequest) (*Token, error) {
 	l, err := s.store.GetLink(ctx, linkID)
 	if err != nil {
-		return nil, err
+		return nil, translate(err)
 	}
 	return s.AccessTokenFor(ctx, l, req)
 }
@@ -46,6 +46,14 @@ func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenReque
 // is still valid no further database call is made; otherwise the refresh
 // re-reads the row under its lock, as AccessToken does.
 func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
+	tok, err := s.accessToken(ctx, l, req)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return tok, nil
+}
+
+func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
 	started := s.now()
 	linkID := l.ID
 	if err := usable(l, req.Scopes); err != nil {

@@ -94,6 +94,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if fi, err := os.Lstat(dataDir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("data dir %s is not a plain directory (a symbolic link?); refusing to use it", dataDir)
+	}
 	if err := chownTo(dataDir, runAs); err != nil {
 		return nil, err
 	}
@@ -265,17 +268,23 @@ func chownTo(path string, u runUser) error {
 	if !u.root {
 		return nil
 	}
-	if err := os.Chown(path, int(u.uid), int(u.gid)); err != nil {
+	// Lchown: never follow a link someone planted to our chown.
+	if err := os.Lchown(path, int(u.uid), int(u.gid)); err != nil {
 		return fmt.Errorf("chown %s to postgres: %w", path, err)
 	}
 	return nil
 }
 
 // Reachable reports whether the unprivileged server user can reach dir: every
-// ancestor must be searchable by others. When we are not root it is always true.
+// ancestor must be searchable by others, or owned by that user and searchable
+// by it. When we are not root it is always true.
 func Reachable(dir string) bool {
 	if os.Geteuid() != 0 {
 		return true
+	}
+	runAs, err := serverUser()
+	if err != nil {
+		return false
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -286,7 +295,9 @@ func Reachable(dir string) bool {
 		if err != nil {
 			return false
 		}
-		if fi.Mode().Perm()&0o001 == 0 {
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		ownedByServer := st != nil && st.Uid == runAs.uid && fi.Mode().Perm()&0o100 != 0
+		if fi.Mode().Perm()&0o001 == 0 && !ownedByServer {
 			return false
 		}
 		if p == "/" {
@@ -310,4 +321,42 @@ func (c *Cluster) removeSocketDir() {
 	if c.ownSocketDir {
 		os.RemoveAll(c.socketDir)
 	}
+}
+
+// PrivateDir makes dir a directory that only the server user (and root) can
+// enter, for data that must live in a shared place such as /tmp: it is
+// created exclusively with mode 0700, or, if it exists, accepted only when
+// it is a real directory (not a symbolic link) with mode 0700 owned by the
+// server user or by root. Anything else is refused, never repaired: in a
+// world-writable parent it may have been planted by another local user (a
+// link for us to chown, or a cluster with a hostile configuration to start).
+// Its parent must already exist.
+func PrivateDir(dir string) error {
+	runAs, err := serverUser()
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", dir, err)
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	owner := uint32(os.Geteuid())
+	if runAs.root {
+		owner = runAs.uid
+	}
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link, not a directory; refusing to use it (remove it, or set TESLALINK_DEV_DIR)", dir)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory; refusing to use it (remove it, or set TESLALINK_DEV_DIR)", dir)
+	case st == nil || (st.Uid != owner && st.Uid != 0):
+		return fmt.Errorf("%s belongs to another user; refusing to use it (remove it, or set TESLALINK_DEV_DIR)", dir)
+	case fi.Mode().Perm() != 0o700:
+		return fmt.Errorf("%s has mode %04o, not 0700; refusing to use it (remove it, or set TESLALINK_DEV_DIR)", dir, fi.Mode().Perm())
+	}
+	return chownTo(dir, runAs)
 }

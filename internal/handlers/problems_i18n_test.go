@@ -1,0 +1,39 @@
+package handlers
+
+import (
+	"testing"
+
+	"teslalink/internal/apperr"
+	"teslalink/internal/i18n"
+)
+
+// Every wording of the problems table an owner can see has a translation in
+// every language: the error pages' headings and texts, and the account
+// page's vehicle notes. Codes only the API answers are left out.
+func TestProblemWordingIsTranslated(t *testing.T) {
+	t.Parallel()
+	apiOnly := map[apperr.Code]bool{apperr.InvalidRequest: true, apperr.Unauthenticated: true, apperr.InsufficientScope: true,
+		apperr.ScopeNotGranted: true, apperr.LinkRevoked: true, apperr.ReauthRequired: true, apperr.TeslaMisconfigured: true,
+		apperr.TokenKeyUnavailable: true, apperr.StoredTokenUnusable: true, apperr.FleetNotRegistered: true,
+		apperr.FleetWrongRegion: true, apperr.FleetForbidden: true}
+	known := func(s string) bool {
+		de, _ := i18n.ByCode("de")
+		return s == "" || de.Msg(s) != s
+	}
+	for code, p := range problems {
+		texts := []string{p.Vehicles}
+		if !apiOnly[code] {
+			texts = append(texts, p.Title, p.Detail, p.Heading, p.Message)
+		}
+		for _, s := range texts {
+			if !known(s) {
+				t.Errorf("%s: %q is in no catalog", code, s)
+			}
+		}
+	}
+	for _, s := range []string{vehiclesUnavailable, "No such link.", "Download your data from your account page."} {
+		if !known(s) {
+			t.Errorf("%q is in no catalog", s)
+		}
+	}
+}
