@@ -71,3 +71,25 @@ func TestLanguages(t *testing.T) {
 		t.Errorf("Chinese account page")
 	}
 }
+
+// The switcher's return path keeps only the owner pages' own parameters:
+// nothing from the callback's query (code, state) or appended by anyone
+// else reaches the HTML.
+func TestLanguageSwitcherReturnPath(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	b := e.Browser()
+	signIn(t, e, b, "ann@example.com")
+	for path, want := range map[string]string{
+		"/account?page=2":                          `name="return" value="/account?page=2"`,
+		"/account?page=1":                          `name="return" value="/account"`,
+		"/connect?relink=1":                        `name="return" value="/connect?relink=1"`,
+		"/account?secret=s3cr3t-value":             `name="return" value="/account"`,
+		"/auth/tesla/callback?code=NA_abc&state=x": `name="return" value="/"`,
+	} {
+		_, body := b.Get(path)
+		if !strings.Contains(body, want) || strings.Contains(body, "s3cr3t-value") || strings.Contains(body, "NA_abc") {
+			t.Errorf("%s: want %s and no query echoed", path, want)
+		}
+	}
+}
