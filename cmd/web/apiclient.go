@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"teslalink/internal/apikey"
 	"teslalink/internal/db"
@@ -73,6 +74,10 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 	if err != nil {
 		return &configError{"--scopes", err.Error()}
 	}
+	display := flagString(fs, "display-name")
+	if len(display) > 100 || strings.ContainsFunc(display, unicode.IsControl) {
+		return &configError{"--display-name", "must be at most 100 characters without control characters"}
+	}
 	key, err := apikey.New()
 	if err != nil {
 		return err
@@ -84,6 +89,11 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 		}
 		if err != nil {
 			return err
+		}
+		if display != "" {
+			if err := store.SetAPIClientDisplayName(ctx, c.Name, display); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stdout, "API client %q created with scopes %s.\n\n", c.Name, strings.Join(c.Scopes, ", "))
 		fmt.Fprintf(stdout, "API key (shown only this once; only its hash is stored, it cannot be shown again):\n\n    %s\n\n", key.Secret)

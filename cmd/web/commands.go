@@ -93,12 +93,13 @@ func init() {
 			run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
 				return cmdAPIClient(ctx, args, stdout)
 			}},
-		{name: "apiclient create", args: "NAME [--scopes links:read,tokens:issue]",
+		{name: "apiclient create", args: "NAME [--scopes links:read,tokens:issue] [--display-name NAME]",
 			summary: "create an API client and print its key, once",
 			detail: "NAME holds letters, digits, '-', '_' and '.'. Only the key's SHA-256 is stored, so\n" +
 				"the key cannot be shown again.",
 			flags: []flagDoc{{"scopes", "list", strings.Join(apikey.DefaultScopes, ","),
-				"comma-separated API scopes: " + strings.Join(apikey.Scopes, ", ")}},
+				"comma-separated API scopes: " + strings.Join(apikey.Scopes, ", ")},
+				{"display-name", "name", "", "the name owners see when this client starts a link session; default: NAME"}},
 			examples: []string{"web apiclient create billing", "web apiclient create crm --scopes links:read,links:delete"}},
 		{name: "apiclient list",
 			summary:  "list the API clients, revoked ones included; never a key",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/linksession"
 	"teslalink/internal/owner"
 	"teslalink/internal/seal"
 )
@@ -82,7 +83,12 @@ type Config struct {
 	UsageFlush      time.Duration
 	KeepAliveAge    time.Duration
 	TokenCacheBytes int // 0 turns the token cache off
-	TrustProxy      bool
+	// ReturnURLs is LINK_RETURN_URLS (nil when unset); ReturnLoopback also
+	// allows loopback return URLs (`web dev`).
+	ReturnURLs     *linksession.Allowlist
+	ReturnLoopback bool
+	LinkSessionTTL time.Duration
+	TrustProxy     bool
 	// ShutdownDrain is how long /readyz answers 503 "draining" after SIGTERM
 	// while requests are still served, so a load balancer stops sending new
 	// ones before the listener closes (0: close at once).
@@ -197,9 +203,15 @@ func loadConfig(e env, required ...string) (*Config, error) {
 		{"TOKEN_REFRESH_MARGIN", 5 * time.Minute, &c.RefreshMargin},
 		{"USAGE_FLUSH_INTERVAL", 10 * time.Second, &c.UsageFlush},
 		{"TOKEN_KEEPALIVE_AGE", 30 * 24 * time.Hour, &c.KeepAliveAge},
+		{"LINK_SESSION_TTL", linksession.DefaultTTL, &c.LinkSessionTTL},
 	} {
 		*d.dst, err = durationVar(e, d.name, d.def)
 		errs.add(d.name, err)
+	}
+	if v := e.get("LINK_RETURN_URLS", ""); v != "" {
+		if c.ReturnURLs, err = linksession.ParseAllowlist(v); err != nil {
+			errs = append(errs, &configError{"LINK_RETURN_URLS", err.Error() + " (want absolute https URLs, comma-separated, e.g. https://app.example.com/tesla/done)"})
+		}
 	}
 	c.ActivityRetention = owner.DefaultRetention
 	if v := e.get("ACTIVITY_RETENTION", ""); v != "" {

@@ -55,6 +55,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"SESSION_IDLE_TIMEOUT", "soon", "SESSION_IDLE_TIMEOUT"},
 		{"SCOPES_OFFERED", "user_data,steal_car", "SCOPES_OFFERED"},
 		{"DB_MAX_CONNS", "-3", "DB_MAX_CONNS"},
+		{"LINK_RETURN_URLS", "https://user@app.example.com/x", "LINK_RETURN_URLS"},
+		{"LINK_RETURN_URLS", "app.example.com/x", "LINK_RETURN_URLS"},
+		{"LINK_RETURN_URLS", "https://app.example.com/a/../b", "LINK_RETURN_URLS"},
+		{"LINK_SESSION_TTL", "0s", "LINK_SESSION_TTL"},
 		{"ACTIVITY_RETENTION", "13 months", "ACTIVITY_RETENTION"},
 	}
 	for _, tc := range cases {

@@ -41,6 +41,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	cfg.InsecureCookie = cfg.PublicURL.Scheme != "https"
 	cfg.CanonicalHost = true
+	cfg.ReturnLoopback = true
 	logger := newLogger(cfg, stdout)
 	devDir := devDir()
 	if err := os.MkdirAll(devDir, 0o755); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"teslalink/internal/app"
 	"teslalink/internal/db"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 )
 
@@ -141,6 +142,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
 		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute,
 		ActivityRetention: cfg.ActivityRetention, Logger: logger,
+		ReturnURLs: returnURLs(cfg), LinkSessionTTL: cfg.LinkSessionTTL,
 	}, store, tesla)
 	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
 		return &configError{ce.Setting, ce.Err.Error()}
@@ -218,4 +220,13 @@ func localAddr(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// returnURLs is the link sessions' allowlist: LINK_RETURN_URLS, plus any
+// loopback URL in `web dev`.
+func returnURLs(cfg *Config) *linksession.Allowlist {
+	if cfg.ReturnLoopback {
+		return linksession.LoopbackAllowlist(cfg.ReturnURLs)
+	}
+	return cfg.ReturnURLs
 }

@@ -18,10 +18,11 @@ const (
 	ScopeTokensIssue = "tokens:issue"
 	ScopeLinksDelete = "links:delete"
 	ScopeOwnersErase = "owners:erase"
+	ScopeLinksCreate = "links:create" // start link sessions and claim them
 )
 
 // Scopes lists every API scope.
-var Scopes = []string{ScopeLinksRead, ScopeTokensIssue, ScopeLinksDelete, ScopeOwnersErase}
+var Scopes = []string{ScopeLinksRead, ScopeTokensIssue, ScopeLinksDelete, ScopeOwnersErase, ScopeLinksCreate}
 
 // DefaultScopes are given to a new key when none are asked for.
 var DefaultScopes = []string{ScopeLinksRead, ScopeTokensIssue}

@@ -16,6 +16,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/seal"
@@ -55,6 +56,12 @@ type Config struct {
 	// refreshed in the background; 0 turns the keep-alive loop off.
 	KeepAliveInterval time.Duration
 	KeepAliveAge      time.Duration // refresh tokens older than this are renewed
+	// ReturnURLs is where link sessions may send owners back
+	// (LINK_RETURN_URLS); nil or empty refuses every link session.
+	ReturnURLs *linksession.Allowlist
+	// LinkSessionTTL is how long a link session URL works; 0: 30 minutes.
+	LinkSessionTTL time.Duration
+
 	// CleanupInterval is how often expired sessions and login states are
 	// deleted; 0 turns the cleanup loop off.
 	CleanupInterval time.Duration
@@ -74,7 +81,9 @@ type App struct {
 	Sessions *session.Store
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // nil when TokenCacheBytes is 0
-	Server   *handlers.Server
+	// LinkSessions runs the team's link sessions.
+	LinkSessions *linksession.Service
+	Server       *handlers.Server
 
 	cfg  Config
 	log  *slog.Logger
@@ -119,6 +128,9 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		flush = 10 * time.Second
 	}
 	a.Usage = usage.New(store, flush, logger.With("component", "usage"))
+	a.LinkSessions = linksession.New(linksession.Config{Store: store, Allowlist: cfg.ReturnURLs, TTL: cfg.LinkSessionTTL,
+		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, Now: cfg.Now,
+		Logger: logger.With("component", "linksession")})
 	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
 		Now: cfg.Now})
 	a.Server = handlers.New(handlers.Config{
@@ -126,7 +138,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
 	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
-		Logger: logger, Now: cfg.Now})
+		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now})
 	return a, nil
 }
 

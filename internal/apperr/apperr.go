@@ -54,6 +54,19 @@ const (
 	LoginUnverified     Code = "login-unverified"       // Tesla's answer failed a check
 )
 
+// Codes of link sessions: the team's API (create, claim) and the owner's pages.
+const (
+	ReturnURLNotAllowed  Code = "return-url-not-allowed"  // return_url matches no LINK_RETURN_URLS entry
+	LinkSessionNotLinked Code = "link-session-not-linked" // a claim before (or without) a link
+	ClaimCodeInvalid     Code = "claim-code-invalid"      // not the code sent to the return URL
+	ClaimCodeUsed        Code = "claim-code-used"         // a claim code works once
+	ClaimCodeExpired     Code = "claim-code-expired"      // a claim code works 10 minutes
+	ClaimMismatch        Code = "claim-mismatch"          // the claim's external_ref is not the session's
+	LinkSessionUnknown   Code = "link-session-unknown"    // owner page: no such session URL
+	LinkSessionExpired   Code = "link-session-expired"    // owner page: the session URL expired
+	LinkSessionUsed      Code = "link-session-used"       // owner page: the session URL was used
+)
+
 // Codes of the owner's account pages.
 const (
 	UnknownParameter   Code = "unknown-parameter"     // a query parameter the page does not take

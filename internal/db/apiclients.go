@@ -120,12 +120,13 @@ type nullLink struct {
 	accessExp, refreshed, revoked                            *time.Time
 	requested, granted                                       []string
 	refreshSealed, accessSealed                              []byte
+	externalRef, apiClient                                   string
 }
 
 func (n *nullLink) dest() []any {
 	return []any{&n.id, &n.ownerID, &n.sub, &n.email, &n.name, &n.status, &n.reason, &n.statusChanged,
 		&n.region, &n.iss, &n.requested, &n.granted, &n.keyID, &n.refreshSealed, &n.accessSealed, &n.accessExp,
-		&n.linked, &n.refreshed, &n.revoked, &n.updated}
+		&n.linked, &n.refreshed, &n.revoked, &n.updated, &n.externalRef, &n.apiClient}
 }
 
 func (n *nullLink) link() *Link {
@@ -142,7 +143,8 @@ func (n *nullLink) link() *Link {
 		StatusReason: s(n.reason), StatusChangedAt: deref(n.statusChanged), Region: s(n.region), IDTokenIssuer: s(n.iss),
 		RequestedScopes: n.requested, GrantedScopes: n.granted, TokenKeyID: s(n.keyID), RefreshTokenSealed: n.refreshSealed,
 		AccessTokenSealed: n.accessSealed, AccessTokenExpiresAt: deref(n.accessExp), LinkedAt: deref(n.linked),
-		RefreshedAt: deref(n.refreshed), RevokedAt: deref(n.revoked), UpdatedAt: deref(n.updated)}
+		RefreshedAt: deref(n.refreshed), RevokedAt: deref(n.revoked), UpdatedAt: deref(n.updated),
+		ExternalRef: n.externalRef, APIClient: n.apiClient}
 	if n.ownerID != nil {
 		l.OwnerID = *n.ownerID
 	}

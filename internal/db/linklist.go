@@ -14,8 +14,10 @@ import (
 type LinkFilter struct {
 	Status   string // "active", "needs_reauth" or "revoked"
 	OwnerSub string
-	After    string // keyset cursor: only links whose id sorts after this one
-	Limit    int    // 1..1000; default 50
+	// ExternalRef selects links bound by a claim to this team user id.
+	ExternalRef string
+	After       string // keyset cursor: only links whose id sorts after this one
+	Limit       int    // 1..1000; default 50
 }
 
 // LinkSummary is a link as listed for API clients: no token material, plus
@@ -45,7 +47,8 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, err
 			(SELECT max(u.last_used_at) FROM link_usage u WHERE u.link_id = l.id)
 		FROM links l JOIN owners o ON o.id = l.owner_id
 		WHERE ($1 = '' OR l.status = $1) AND ($2 = '' OR o.sub = $2) AND ($3::uuid IS NULL OR l.id > $3::uuid)
-		ORDER BY l.id LIMIT $4`, f.Status, f.OwnerSub, after, f.Limit)
+			AND ($5 = '' OR l.external_ref = $5)
+		ORDER BY l.id LIMIT $4`, f.Status, f.OwnerSub, after, f.Limit, f.ExternalRef)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}

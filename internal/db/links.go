@@ -39,12 +39,18 @@ type Link struct {
 	RefreshedAt          time.Time // zero when never
 	RevokedAt            time.Time // zero when not revoked
 	UpdatedAt            time.Time
+	// ExternalRef is the team's user id, set by the newest claim of a link
+	// session; "" when the link was never claimed.
+	ExternalRef string
+	// APIClient names the API client whose link session was claimed; "" when none.
+	APIClient string
 }
 
 const linkColumns = `l.id::text, l.owner_id, o.sub, o.email, o.name, l.status, l.status_reason, l.status_changed_at,
 	l.region, l.id_token_issuer, l.requested_scopes, l.granted_scopes, coalesce(l.token_key_id, ''),
 	l.refresh_token_sealed, l.access_token_sealed, l.access_token_expires_at, l.linked_at, l.refreshed_at,
-	l.revoked_at, l.updated_at`
+	l.revoked_at, l.updated_at, coalesce(l.external_ref, ''),
+	coalesce((SELECT c.name FROM api_clients c WHERE c.id = l.api_client_id), '')`
 
 // selectLink reads one link with its owner; callers add WHERE (and FOR UPDATE OF l).
 const selectLink = `SELECT ` + linkColumns + ` FROM links l JOIN owners o ON o.id = l.owner_id `
@@ -54,7 +60,8 @@ func scanLink(row pgx.Row) (*Link, error) {
 	var accessExp, refreshed, revoked *time.Time
 	err := row.Scan(&l.ID, &l.OwnerID, &l.OwnerSub, &l.OwnerEmail, &l.OwnerName, &l.Status, &l.StatusReason,
 		&l.StatusChangedAt, &l.Region, &l.IDTokenIssuer, &l.RequestedScopes, &l.GrantedScopes, &l.TokenKeyID,
-		&l.RefreshTokenSealed, &l.AccessTokenSealed, &accessExp, &l.LinkedAt, &refreshed, &revoked, &l.UpdatedAt)
+		&l.RefreshTokenSealed, &l.AccessTokenSealed, &accessExp, &l.LinkedAt, &refreshed, &revoked, &l.UpdatedAt,
+		&l.ExternalRef, &l.APIClient)
 	if err != nil {
 		return nil, notFound(err)
 	}

@@ -81,7 +81,7 @@ func (s *Store) DeleteOwnerSessions(ctx context.Context, ownerID int64) error {
 	return nil
 }
 
-// DeleteExpired removes expired sessions and consumed login states.
+// DeleteExpired removes expired sessions, consumed login states and old link sessions.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	a, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1`, now)
 	if err != nil {
@@ -91,7 +91,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired login states: %w", err)
 	}
-	return a.RowsAffected() + b.RowsAffected(), nil
+	// A link session is kept a day past its URL's expiry and its claim code's, for support.
+	c, err := s.pool.Exec(ctx, `DELETE FROM link_sessions WHERE expires_at < $1::timestamptz - interval '1 day'
+		AND (code_expires_at IS NULL OR code_expires_at < $1::timestamptz - interval '1 day')`, now)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired link sessions: %w", err)
+	}
+	return a.RowsAffected() + b.RowsAffected() + c.RowsAffected(), nil
 }
 
 // ConsumeLoginState records a login state's hash as used. It reports false

@@ -31,6 +31,18 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
 	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
 	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
+	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
+	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
+}
+
+// linkSessionsOn answers 404 when this server runs without link sessions.
+func (s *Server) linkSessionsOn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.linkSessions == nil {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
 }
 
 func (s *Server) openapiDoc(c echo.Context) error {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
+	"teslalink/internal/linksession"
 )
 
 // apiLink is a link as the API shows it: never any token.
@@ -27,6 +29,8 @@ type apiLink struct {
 	RefreshedAt     *time.Time `json:"refreshed_at"`
 	LastUsedAt      *time.Time `json:"last_used_at"`
 	RevokedAt       *time.Time `json:"revoked_at"`
+	ExternalRef     *string    `json:"external_ref"`
+	APIClient       *string    `json:"api_client"`
 }
 
 func toAPILink(l *db.Link, lastUsed time.Time) apiLink {
@@ -39,7 +43,15 @@ func toAPILink(l *db.Link, lastUsed time.Time) apiLink {
 	return apiLink{ID: l.ID, OwnerSub: l.OwnerSub, OwnerEmail: l.OwnerEmail, Status: l.Status, StatusReason: l.StatusReason,
 		StatusChangedAt: l.StatusChangedAt.UTC(), Region: l.Region, GrantedScopes: nonNil(l.GrantedScopes),
 		RequestedScopes: nonNil(l.RequestedScopes), LinkedAt: l.LinkedAt.UTC(), RefreshedAt: timePtr(l.RefreshedAt),
-		LastUsedAt: timePtr(lastUsed), RevokedAt: timePtr(l.RevokedAt)}
+		LastUsedAt: timePtr(lastUsed), RevokedAt: timePtr(l.RevokedAt), ExternalRef: strPtr(l.ExternalRef),
+		APIClient: strPtr(l.APIClient)}
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -66,8 +78,19 @@ func badRequest(detail string) error {
 }
 
 func (s *Server) apiListLinks(c echo.Context) error {
-	f := db.LinkFilter{Status: c.QueryParam("status"), OwnerSub: c.QueryParam("owner_sub"), After: c.QueryParam("cursor"),
-		Limit: defaultPageSize}
+	q := c.QueryParams()
+	for k := range q {
+		if !slices.Contains([]string{"status", "owner_sub", "external_ref", "cursor", "limit"}, k) {
+			return badRequest("Unknown query parameter " + strconv.Quote(k) + ". Allowed: status, owner_sub, external_ref, cursor, limit.")
+		}
+	}
+	f := db.LinkFilter{Status: q.Get("status"), OwnerSub: q.Get("owner_sub"), After: q.Get("cursor"),
+		ExternalRef: q.Get("external_ref"), Limit: defaultPageSize}
+	if _, set := q["external_ref"]; set {
+		if err := linksession.ValidExternalRef(f.ExternalRef); err != nil {
+			return badRequest("external_ref must be 1 to 200 printable characters.")
+		}
+	}
 	switch f.Status {
 	case "", db.StatusActive, db.StatusNeedsReauth, db.StatusRevoked:
 	default:

@@ -37,6 +37,9 @@ func (s *Server) callback(c echo.Context) error {
 	req := c.Request()
 	st := s.login.take(c.Response(), req) // nil when missing or unreadable: the service says "expired"
 	done, err := s.links.FinishLogin(req.Context(), st, req.URL.Query())
+	if st != nil && st.LinkSessionID != "" && s.linkSessions != nil {
+		return s.finishLinkSession(c, st.LinkSessionID, done, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
-		attrs := []slog.Attr{slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.Int("status", res.Status),
+		attrs := []slog.Attr{slog.String("method", req.Method), slog.String("path", logPath(c)), slog.Int("status", res.Status),
 			slog.Duration("duration", time.Since(start)), slog.Int64("bytes", res.Size),
 			slog.String("ip", c.RealIP()), slog.String("ref", reference(c))}
 		if extra, ok := c.Get(ctxLogAttrs).([]slog.Attr); ok {
@@ -53,6 +53,15 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// logPath is the request's path for the log; a link session's id (a
+// bearer secret until used) is replaced by the route's ":id".
+func logPath(c echo.Context) string {
+	if p := c.Path(); p == "/link/:id" || strings.HasPrefix(p, "/api/v1/link-sessions/:id") {
+		return p
+	}
+	return c.Request().URL.Path
 }
 
 // securityHeaders sets the headers every response carries (see docs/security.md,
@@ -72,13 +81,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 			h.Set("Cache-Control", "no-store")
 			return next(c)
 		}
-		formAction := "'self'"
-		if origin := s.teslaOrigin(); origin != "" {
-			// POST /connect answers with a redirect to Tesla; browsers check form-action on it.
-			formAction += " " + origin
-		}
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; "+
-			"form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", s.pageCSP(""))
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
@@ -87,6 +90,22 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// pageCSP is the pages' Content-Security-Policy. A form may post to this
+// site and be redirected to Tesla (POST /connect), plus extraOrigin when
+// one page's form may be redirected elsewhere (a link session's return URL).
+func (s *Server) pageCSP(extraOrigin string) string {
+	formAction := "'self'"
+	if origin := s.teslaOrigin(); origin != "" {
+		// POST /connect answers with a redirect to Tesla; browsers check form-action on it.
+		formAction += " " + origin
+	}
+	if extraOrigin != "" {
+		formAction += " " + extraOrigin
+	}
+	return "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action " + formAction +
+		"; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // teslaOrigin is the scheme://host of the provider's authorize endpoint, once discovered.

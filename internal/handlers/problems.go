@@ -100,6 +100,30 @@ var problems = map[apperr.Code]problem{
 		Detail:   "The answer from Tesla did not pass our security checks, so nothing was linked. Please start again; if it keeps happening, contact support with the reference below.",
 		RetryURL: "/connect"},
 
+	// Link sessions: the team's API and the owner's session pages.
+	apperr.ReturnURLNotAllowed: {Status: http.StatusUnprocessableEntity, Title: "Return URL not allowed",
+		Detail: "return_url matches no entry of LINK_RETURN_URLS."},
+	apperr.LinkSessionNotLinked: {Status: http.StatusConflict, Title: "Nothing to claim",
+		Detail: "The owner has not finished this link session with a link (it is still open, was denied, or failed)."},
+	apperr.ClaimCodeInvalid: {Status: http.StatusForbidden, Title: "Claim code not valid",
+		Detail: "The code is not the one this link session sent to the return URL. Nothing was bound."},
+	apperr.ClaimCodeUsed: {Status: http.StatusConflict, Title: "Claim code already used",
+		Detail: "Each claim code works once. Nothing was bound."},
+	apperr.ClaimCodeExpired: {Status: http.StatusGone, Title: "Claim code expired",
+		Detail: "A claim code works for 10 minutes after the owner returns. Nothing was bound; start a new link session."},
+	apperr.ClaimMismatch: {Status: http.StatusConflict, Title: "external_ref does not match",
+		Detail: "This link session was created for another external_ref, so the session URL may have reached another user. " +
+			"Nothing was bound and the code is spent."},
+	apperr.LinkSessionUnknown: {Status: http.StatusNotFound, Title: "This link is not valid",
+		Detail:   "We don't know this connection link. Nothing was changed. Please go back to the app that sent you and start again there.",
+		RetryURL: ""},
+	apperr.LinkSessionExpired: {Status: http.StatusGone, Title: "This link has expired",
+		Detail:   "Connection links work for a short time only. Nothing was changed. Please go back to the app that sent you and start again there.",
+		RetryURL: ""},
+	apperr.LinkSessionUsed: {Status: http.StatusGone, Title: "This link was already used",
+		Detail:   "Each connection link works once. Nothing was changed. Please go back to the app that sent you and start again there.",
+		RetryURL: ""},
+
 	// The owner's account pages.
 	apperr.UnknownParameter: {Status: http.StatusBadRequest, Title: "This address is not one we know",
 		Detail: "This page does not take that parameter. Open your account page again.", RetryURL: "/account"},

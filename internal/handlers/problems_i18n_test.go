@@ -15,7 +15,9 @@ func TestProblemWordingIsTranslated(t *testing.T) {
 	apiOnly := map[apperr.Code]bool{apperr.InvalidRequest: true, apperr.Unauthenticated: true, apperr.InsufficientScope: true,
 		apperr.ScopeNotGranted: true, apperr.LinkRevoked: true, apperr.ReauthRequired: true, apperr.TeslaMisconfigured: true,
 		apperr.TokenKeyUnavailable: true, apperr.StoredTokenUnusable: true, apperr.FleetNotRegistered: true,
-		apperr.FleetWrongRegion: true, apperr.FleetForbidden: true}
+		apperr.FleetWrongRegion: true, apperr.FleetForbidden: true, apperr.ReturnURLNotAllowed: true,
+		apperr.LinkSessionNotLinked: true, apperr.ClaimCodeInvalid: true, apperr.ClaimCodeUsed: true,
+		apperr.ClaimCodeExpired: true, apperr.ClaimMismatch: true}
 	known := func(s string) bool {
 		de, _ := i18n.ByCode("de")
 		return s == "" || de.Msg(s) != s

@@ -37,6 +37,10 @@ func (s *Server) routes(e *echo.Echo) {
 	e.POST("/logout", s.logout)
 	e.POST("/language", s.setLanguage)
 
+	// Link sessions: a team's app sends an owner here to connect (the id is the session's).
+	e.GET("/link/:id", s.linkSessionPage, s.linkSessionsOn)
+	e.POST("/link/:id", s.linkSessionStart, s.linkSessionsOn)
+
 	// Token broker API for the team's backends (API key).
 	s.apiRoutes(e.Group("/api"))
 }

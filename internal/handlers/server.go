@@ -14,6 +14,7 @@ import (
 
 	"teslalink/internal/db"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/session"
@@ -48,8 +49,10 @@ type Server struct {
 	links    *link.Service
 	owners   *owner.Service
 	sessions *session.Store
-	usage    *usage.Recorder
-	cache    *tokencache.Cache
+	// linkSessions runs the team's link sessions; nil answers their routes with 404.
+	linkSessions *linksession.Service
+	usage        *usage.Recorder
+	cache        *tokencache.Cache
 	// vehicleList keeps vehicle lists for the account page for a minute.
 	vehicleList *vehicleCache
 	log         *slog.Logger
@@ -72,8 +75,10 @@ type Deps struct {
 	Sessions *session.Store
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // optional; nil reads every API request from the database
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// LinkSessions is optional: without it link sessions are refused.
+	LinkSessions *linksession.Service
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // New builds the Server with every route and middleware.
@@ -85,7 +90,7 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Locale = "en-US"
 	}
 	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, owners: deps.Owners, sessions: deps.Sessions,
-		usage: deps.Usage, cache: deps.Cache, log: deps.Logger, now: deps.Now}
+		usage: deps.Usage, cache: deps.Cache, linkSessions: deps.LinkSessions, log: deps.Logger, now: deps.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -23,6 +23,7 @@ import (
 	"teslalink/internal/app"
 	"teslalink/internal/db"
 	"teslalink/internal/link"
+	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/pgtest"
@@ -54,6 +55,11 @@ type Options struct {
 	Provider *Provider
 	// NoCache runs without the token cache (every API request reads the database).
 	NoCache bool
+	// ReturnURLs is the link sessions' return-URL allowlist; nil allows
+	// loopback URLs, as `web dev` does. &linksession.Allowlist{} allows none.
+	ReturnURLs *linksession.Allowlist
+	// LinkSessionTTL is how long a session URL works; 0: the default.
+	LinkSessionTTL time.Duration
 }
 
 // Provider is a standard OpenID provider for Options.Provider (e.g. oidctest).
@@ -65,21 +71,23 @@ type Provider struct {
 
 // Env is one running teslalink with its simulator and database.
 type Env struct {
-	T       testing.TB
-	Sim     *teslasim.Sim
-	Store   *db.Store
-	DBURL   string
-	Server  *httptest.Server
-	App     *app.App
-	Tesla   *oidc.Client
-	Links   *link.Service
-	Owners  *owner.Service
-	Usage   *usage.Recorder
-	Cache   *tokencache.Cache // nil with Options.NoCache
-	Keys    *seal.Keyring
-	KeySpec string
-	Logs    *LogBuffer
-	URL     string
+	T      testing.TB
+	Sim    *teslasim.Sim
+	Store  *db.Store
+	DBURL  string
+	Server *httptest.Server
+	App    *app.App
+	Tesla  *oidc.Client
+	Links  *link.Service
+	Owners *owner.Service
+	// LinkSessions runs the team's link sessions.
+	LinkSessions *linksession.Service
+	Usage        *usage.Recorder
+	Cache        *tokencache.Cache // nil with Options.NoCache
+	Keys         *seal.Keyring
+	KeySpec      string
+	Logs         *LogBuffer
+	URL          string
 
 	provider *Provider // Options.Provider, nil with the simulator
 }
@@ -164,6 +172,10 @@ func New(t testing.TB, opts Options) *Env {
 	if opts.NoCache {
 		cacheBytes = 0
 	}
+	allow := opts.ReturnURLs
+	if allow == nil {
+		allow = linksession.LoopbackAllowlist(nil)
+	}
 	pub, _ := url.Parse(e.URL)
 	e.App, err = app.New(app.Config{
 		ServiceName: "Test Service", PublicURL: pub, InsecureCookies: opts.PlainHTTP,
@@ -172,12 +184,13 @@ func New(t testing.TB, opts Options) *Env {
 		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
 		TokenCacheBytes: cacheBytes,
 		// Tests flush usage themselves; keep-alive and cleanup run when a test calls them.
-		UsageFlush: time.Hour, Logger: logger,
+		UsageFlush: time.Hour, Logger: logger, ReturnURLs: allow, LinkSessionTTL: opts.LinkSessionTTL,
 	}, store, e.Tesla)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Links, e.Owners, e.Usage, e.Cache = e.App.Links, e.App.Owners, e.App.Usage, e.App.Cache
+	e.LinkSessions = e.App.LinkSessions
 	e.App.Start(context.Background())
 	t.Cleanup(e.App.Stop)
 	e.Server.Config.Handler = e.App.Handler()

@@ -41,6 +41,8 @@ type ScopeInfo struct {
 	Checked bool
 	// Fixed marks scopes that are always included (openid, offline_access).
 	Fixed bool
+	// New marks a scope the owner's existing connection does not have yet.
+	New bool
 }
 
 // LandingPage is GET /.
@@ -185,4 +187,23 @@ type DeletedPage struct {
 	Links, Tokens, Sessions, Activity int
 	// TeslaRevokeURL is Tesla's consent-revocation page for this client.
 	TeslaRevokeURL string
+}
+
+// LinkSessionPage is GET /link/{id}: a team's app asks the owner to connect.
+type LinkSessionPage struct {
+	Base
+	// Action is the form's target (the session's own address).
+	Action string
+	// ClientName is the display name of the team's app that asked.
+	ClientName string
+	// Scopes are the scopes the app asks for, each ticked; New marks those
+	// the owner's existing connection lacks.
+	Scopes []ScopeInfo
+	// Kept are scopes the existing connection has and keeps (not asked for again).
+	Kept []ScopeInfo
+	// Always are openid and offline_access.
+	Always []ScopeInfo
+	// Upgrade is true when the owner already has a connection: the page then
+	// says which permissions are new.
+	Upgrade bool
 }
