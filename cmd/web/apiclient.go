@@ -19,7 +19,7 @@ import (
 // cmdAPIClient manages the team's API keys: create, list, revoke.
 func cmdAPIClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"apiclient", "want 'create NAME [--scopes ...]', 'list' or 'revoke NAME'"}
+		return &configError{"apiclient", "want 'create NAME [--scopes ...]', 'list', 'rotate NAME [--overlap 24h]' or 'revoke NAME' (see 'web apiclient --help')"}
 	}
 	switch args[0] {
 	case "create":
@@ -34,8 +34,10 @@ func cmdAPIClient(ctx context.Context, args []string, stdout io.Writer) error {
 			return &configError{"apiclient revoke", "want exactly one client NAME"}
 		}
 		return withStore(ctx, func(store *db.Store) error { return apiClientRevoke(ctx, store, args[1], stdout) })
+	case "rotate":
+		return apiClientRotate(ctx, args[1:], stdout)
 	}
-	return &configError{"apiclient", fmt.Sprintf("unknown subcommand %q (want create, list or revoke)", args[0])}
+	return &configError{"apiclient", fmt.Sprintf("unknown subcommand %q (want create, list, rotate or revoke)", args[0])}
 }
 
 // withStore opens the database (applying migrations) for an operator command.
@@ -85,7 +87,8 @@ func apiClientCreate(ctx context.Context, args []string, stdout io.Writer) error
 	return withStore(ctx, func(store *db.Store) error {
 		c, err := store.CreateAPIClient(ctx, name, key.Display, key.Hash, scopes)
 		if errors.Is(err, db.ErrConflict) {
-			return fmt.Errorf("an API client named %q already exists (revoke it or pick another name)", name)
+			return fmt.Errorf("an active API client named %q already exists: pick another name, give it a new key with "+
+				"'web apiclient rotate %s', or revoke it with 'web apiclient revoke %s' (a revoked client's name can be used again)", name, name, name)
 		}
 		if err != nil {
 			return err
@@ -127,16 +130,74 @@ func apiClientList(ctx context.Context, store *db.Store, stdout io.Writer) error
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKEY PREFIX\tSCOPES\tCREATED\tREVOKED")
+	fmt.Fprintln(tw, "NAME\tKEY PREFIX\tSCOPES\tCREATED\tLAST USED\tREVOKED")
 	for _, c := range clients {
-		revoked := "-"
-		if !c.RevokedAt.IsZero() {
-			revoked = c.RevokedAt.UTC().Format(time.RFC3339)
+		fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\n", c.Name, c.KeyPrefix, strings.Join(c.Scopes, ","),
+			timeOrDash(c.CreatedAt, "-"), timeOrDash(c.LastUsedAt, "never"), timeOrDash(c.RevokedAt, "-"))
+		if !c.OldKeyExpiresAt.IsZero() && c.RevokedAt.IsZero() {
+			fmt.Fprintf(tw, "  old key\t%s…\tvalid until %s\t\t%s\t\n", c.OldKeyPrefix,
+				timeOrDash(c.OldKeyExpiresAt, "-"), timeOrDash(c.OldKeyLastUsedAt, "never"))
 		}
-		fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\n", c.Name, c.KeyPrefix, strings.Join(c.Scopes, ","),
-			c.CreatedAt.UTC().Format(time.RFC3339), revoked)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "(LAST USED is written in batches, every USAGE_FLUSH_INTERVAL, by the running service.)")
+	return nil
+}
+
+func timeOrDash(t time.Time, none string) string {
+	if t.IsZero() {
+		return none
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// apiClientRotate gives a client a new key; the old one keeps working for
+// --overlap, so a backend can switch over without downtime.
+func apiClientRotate(ctx context.Context, args []string, stdout io.Writer) error {
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	fs, err := findCommand("apiclient rotate").parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return &configError{"apiclient rotate", "want exactly one client NAME"}
+	}
+	if err := validClientName(name); err != nil {
+		return &configError{"apiclient rotate NAME", err.Error()}
+	}
+	overlap, err := time.ParseDuration(flagString(fs, "overlap"))
+	if err != nil || overlap < 0 || overlap > 30*24*time.Hour {
+		return &configError{"--overlap", "must be a duration from 0s to 720h, e.g. 24h"}
+	}
+	key, err := apikey.New()
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, func(store *db.Store) error {
+		c, err := store.RotateAPIKey(ctx, name, key.Display, key.Hash, overlap)
+		if errors.Is(err, db.ErrNotFound) {
+			return fmt.Errorf("no active API client named %q (see: web apiclient list)", name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "API client %q has a new key (shown only this once; only its hash is stored):\n\n    %s\n\n", c.Name, key.Secret)
+		if overlap > 0 {
+			fmt.Fprintf(stdout, "The previous key (%s…) keeps working until %s (--overlap %s); deploy the new key before then.\n",
+				c.OldKeyPrefix, timeOrDash(c.OldKeyExpiresAt, "-"), overlap)
+		} else {
+			fmt.Fprintf(stdout, "The previous key (%s…) is refused from now on (--overlap 0s).\n", c.OldKeyPrefix)
+		}
+		fmt.Fprintln(stdout, "Any key older than the previous one is refused from now on, on every instance.")
+		return nil
+	})
 }
 
 func apiClientRevoke(ctx context.Context, store *db.Store, name string, stdout io.Writer) error {
@@ -147,7 +208,7 @@ func apiClientRevoke(ctx context.Context, store *db.Store, name string, stdout i
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "API client %q revoked at %s; its key (%s…) is refused from now on, on every instance.\n",
-		c.Name, c.RevokedAt.UTC().Format(time.RFC3339), c.KeyPrefix)
+	fmt.Fprintf(stdout, "API client %q revoked at %s; its key (%s…) is refused from now on, on every instance.\n"+
+		"Its name can be used again: web apiclient create %s\n", c.Name, c.RevokedAt.UTC().Format(time.RFC3339), c.KeyPrefix, c.Name)
 	return nil
 }

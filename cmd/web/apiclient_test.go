@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"teslalink/internal/apikey"
 	"teslalink/internal/db"
@@ -57,7 +58,8 @@ func TestAPIClientCommands(t *testing.T) {
 	if err != nil || c.Name != "billing" || !slices.Equal(c.Scopes, []string{"links:read", "tokens:issue"}) {
 		t.Fatalf("stored client: %+v %v", c, err)
 	}
-	if code, _, errs = runCmd("apiclient", "create", "billing"); code != 1 || !strings.Contains(errs, "already exists") {
+	if code, _, errs = runCmd("apiclient", "create", "billing"); code != 1 || !strings.Contains(errs, "already exists") ||
+		!strings.Contains(errs, "web apiclient rotate billing") {
 		t.Errorf("duplicate: %d %s", code, errs)
 	}
 	if code, _, errs = runCmd("apiclient", "create", "x", "--scopes", "links:everything"); code != exitConfig {
@@ -86,6 +88,44 @@ func TestAPIClientCommands(t *testing.T) {
 	}
 	if code, _, errs = runCmd("apiclient", "revoke", "nobody"); code != 1 || !strings.Contains(errs, "no API client") {
 		t.Errorf("revoke unknown: %d %s", code, errs)
+	}
+
+	// A revoked client's name can be used again.
+	code, out, errs = runCmd("apiclient", "create", "billing")
+	if code != 0 {
+		t.Fatalf("reuse a revoked name: %d %s %s", code, out, errs)
+	}
+	key2 := keyRe.FindString(out)
+	// Rotation: a new key, the previous one works during the overlap.
+	code, out, errs = runCmd("apiclient", "rotate", "billing", "--overlap", "2h")
+	key3 := keyRe.FindString(out)
+	if code != 0 || key3 == "" || key3 == key2 || !strings.Contains(out, "keeps working until") {
+		t.Fatalf("rotate: %d %s %s", code, out, errs)
+	}
+	for _, k := range []string{key2, key3} {
+		if c, err := store.Authenticate(context.Background(), apikey.Hash(k)); err != nil || c.Name != "billing" {
+			t.Errorf("after rotate, key %s…: %+v %v", k[:12], c, err)
+		}
+	}
+	if err := store.RecordKeyUse(context.Background(), [][]byte{apikey.Hash(key2)}, []time.Time{time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCmd("apiclient", "list")
+	if code != 0 || !strings.Contains(out, "LAST USED") || !strings.Contains(out, "old key") ||
+		!strings.Contains(out, "2026-11-30T12:00:00Z") || !strings.Contains(out, key2[:12]) || strings.Contains(out, key3) {
+		t.Errorf("list after rotate:\n%s", out)
+	}
+	if code, out, _ = runCmd("apiclient", "rotate", "billing", "--overlap", "0s"); code != 0 || !strings.Contains(out, "refused from now on") {
+		t.Errorf("rotate without overlap: %d %s", code, out)
+	}
+	if _, err := store.Authenticate(context.Background(), apikey.Hash(key2)); err == nil {
+		t.Error("a key two rotations old still authenticates")
+	}
+	if code, _, errs = runCmd("apiclient", "rotate", "nobody"); code != 1 || !strings.Contains(errs, "no active API client") {
+		t.Errorf("rotate unknown: %d %s", code, errs)
+	}
+	if code, _, _ = runCmd("apiclient", "rotate", "billing", "--overlap", "forever"); code != exitConfig {
+		t.Errorf("bad overlap: %d", code)
 	}
 }
 

@@ -89,7 +89,7 @@ func init() {
 		{name: "apiclient", args: "SUBCOMMAND",
 			summary:  "manage the API keys of the team's backends",
 			detail:   "Needs DATABASE_URL.",
-			examples: []string{"web apiclient create billing", "web apiclient list", "web apiclient revoke billing"},
+			examples: []string{"web apiclient create billing", "web apiclient list", "web apiclient rotate billing", "web apiclient revoke billing"},
 			run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
 				return cmdAPIClient(ctx, args, stdout)
 			}},
@@ -102,10 +102,17 @@ func init() {
 				{"display-name", "name", "", "the name owners see when this client starts a link session; default: NAME"}},
 			examples: []string{"web apiclient create billing", "web apiclient create crm --scopes links:read,links:delete"}},
 		{name: "apiclient list",
-			summary:  "list the API clients, revoked ones included; never a key",
+			summary:  "list the API clients, revoked ones included, with the last use of each key; never a key",
 			examples: []string{"web apiclient list"}},
+		{name: "apiclient rotate", args: "NAME [--overlap 24h]",
+			summary: "give a client a new key; the previous key keeps working for the overlap",
+			detail: "Prints the new key once. During the overlap both keys work, so the backend can switch\n" +
+				"without downtime; then the previous key is refused. A key older than the previous one\n" +
+				"is refused at once. 'web apiclient list' shows both keys and the last use of each.",
+			flags:    []flagDoc{{"overlap", "duration", "24h", "how long the previous key keeps working (0s: refused at once; at most 720h)"}},
+			examples: []string{"web apiclient rotate billing", "web apiclient rotate billing --overlap 1h"}},
 		{name: "apiclient revoke", args: "NAME",
-			summary:  "revoke a client's key at once, on every instance",
+			summary:  "revoke a client (both its keys) at once, on every instance; its name can then be used again",
 			examples: []string{"web apiclient revoke billing"}},
 		{name: "tesla", args: "SUBCOMMAND",
 			summary:  "Tesla operator commands",

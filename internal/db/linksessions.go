@@ -169,6 +169,9 @@ type Claim struct {
 	PreviousExternalRef string
 	// PreviousAPIClient names the client the link was bound to before ("" when none).
 	PreviousAPIClient string
+	// Event is what the team hears: "link.created" when the claim first binds
+	// the link to a team user, "link.updated" when it had an external_ref.
+	Event string
 }
 
 // ClaimHook runs inside a claim's transaction after the link was bound, so
@@ -208,7 +211,10 @@ func (s *Store) ClaimLinkSession(ctx context.Context, idHash []byte, now time.Ti
 		if !d.Bind || l == nil {
 			return errors.New("claim: nothing to bind")
 		}
-		c := &Claim{PreviousExternalRef: l.ExternalRef, PreviousAPIClient: l.APIClient}
+		c := &Claim{PreviousExternalRef: l.ExternalRef, PreviousAPIClient: l.APIClient, Event: "link.created"}
+		if l.ExternalRef != "" {
+			c.Event = "link.updated"
+		}
 		if _, err := tx.Exec(ctx, `UPDATE links SET external_ref = $2, api_client_id = $3, updated_at = now() WHERE id = $1`,
 			l.ID, ls.ExternalRef, ls.APIClientID); err != nil {
 			return fmt.Errorf("bind link: %w", err)

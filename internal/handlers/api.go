@@ -96,6 +96,9 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 				return apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
 					errors.New("api client "+client.Name+" lacks "+scope))
 			}
+			if s.usage != nil {
+				s.usage.RecordKey(apikey.Hash(key), s.now())
+			}
 			c.Set(ctxAPIClient, client)
 			if withLink {
 				if l == nil {
@@ -122,7 +125,9 @@ func (s *Server) authenticate(c echo.Context, key, linkID string, useCache bool)
 	}
 	gen := s.cache.Gen()
 	client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
-	if err == nil {
+	// An old key after a rotation is never cached: its overlap ends without
+	// a change notification.
+	if err == nil && !client.UsedOldKey {
 		s.cache.Put(gen, h, tokencache.Client{ID: client.ID, Name: client.Name, Scopes: client.Scopes}, l)
 	}
 	return client, l, err

@@ -5,6 +5,7 @@
 package usage
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -33,6 +34,7 @@ type Recorder struct {
 
 	mu      sync.Mutex
 	pending map[key]use
+	keys    map[[32]byte]int64 // API key hash -> last use, Unix nanoseconds
 }
 
 // New returns a Recorder; call Run to flush in the background.
@@ -43,7 +45,7 @@ func New(store *db.Store, interval time.Duration, logger *slog.Logger) *Recorder
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{store: store, interval: interval, log: logger, pending: make(map[key]use)}
+	return &Recorder{store: store, interval: interval, log: logger, pending: make(map[key]use), keys: make(map[[32]byte]int64)}
 }
 
 // Record notes that clientID obtained a token for linkID at time at.
@@ -59,6 +61,43 @@ func (r *Recorder) Record(linkID string, clientID int64, at time.Time) {
 	u.n++
 	r.pending[k] = u
 	r.mu.Unlock()
+}
+
+// RecordKey notes that the API key with this SHA-256 was used at time at
+// (shown by `web apiclient list`).
+func (r *Recorder) RecordKey(hash []byte, at time.Time) {
+	var h [32]byte
+	copy(h[:], hash)
+	r.mu.Lock()
+	r.keys[h] = max(r.keys[h], at.UnixNano())
+	r.mu.Unlock()
+}
+
+// flushKeys writes the buffered key uses; on failure they are kept.
+func (r *Recorder) flushKeys(ctx context.Context) error {
+	r.mu.Lock()
+	if len(r.keys) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	taken := r.keys
+	r.keys = make(map[[32]byte]int64)
+	r.mu.Unlock()
+	hashes := make([][]byte, 0, len(taken))
+	ats := make([]time.Time, 0, len(taken))
+	for h, at := range taken {
+		hashes = append(hashes, bytes.Clone(h[:]))
+		ats = append(ats, time.Unix(0, at))
+	}
+	if err := r.store.RecordKeyUse(ctx, hashes, ats); err != nil {
+		r.mu.Lock()
+		for h, at := range taken {
+			r.keys[h] = max(r.keys[h], at)
+		}
+		r.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // Run flushes every interval until ctx ends, then flushes once more.
@@ -84,6 +123,14 @@ func (r *Recorder) Run(ctx context.Context) {
 
 // Flush writes what is buffered. On failure the uses are kept for the next try.
 func (r *Recorder) Flush(ctx context.Context) error {
+	keyErr := r.flushKeys(ctx)
+	if err := r.flushUses(ctx); err != nil {
+		return err
+	}
+	return keyErr
+}
+
+func (r *Recorder) flushUses(ctx context.Context) error {
 	r.mu.Lock()
 	if len(r.pending) == 0 {
 		r.mu.Unlock()
