@@ -248,7 +248,7 @@ func (s *Store) ClaimLinkSession(ctx context.Context, idHash []byte, now time.Ti
 
 // SetAPIClientDisplayName sets the name owners see for a client ("" shows its name).
 func (s *Store) SetAPIClientDisplayName(ctx context.Context, name, display string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE api_clients SET display_name = $2 WHERE name = $1`, name, display)
+	tag, err := s.pool.Exec(ctx, `UPDATE api_clients SET display_name = $2 WHERE name = $1 AND revoked_at IS NULL`, name, display)
 	if err != nil {
 		return fmt.Errorf("set api client display name: %w", err)
 	}
