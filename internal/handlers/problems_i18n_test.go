@@ -25,7 +25,16 @@ func TestProblemWordingIsTranslated(t *testing.T) {
 	for code, p := range problems {
 		texts := []string{p.Vehicles}
 		if !apiOnly[code] {
-			texts = append(texts, p.Title, p.Detail, p.Heading, p.Message)
+			// What an owner's error page shows: Heading or else Title,
+			// Message or else Detail.
+			heading, message := p.Heading, p.Message
+			if heading == "" {
+				heading = p.Title
+			}
+			if message == "" {
+				message = p.Detail
+			}
+			texts = append(texts, heading, message)
 		}
 		for _, s := range texts {
 			if !known(s) {
