@@ -62,7 +62,9 @@ func TestWebhookCommands(t *testing.T) {
 		t.Fatalf("stored endpoints %+v", eps)
 	}
 	l, err := store.SaveLink(ctx, db.LinkGrant{Sub: "sub-1", Region: "na", GrantedScopes: []string{"openid"}},
-		func(string) (db.SealedTokens, error) { return db.SealedTokens{KeyID: "k", Refresh: []byte("r"), Access: []byte("a")}, nil })
+		func(string) (db.SealedTokens, error) {
+			return db.SealedTokens{KeyID: "k", Refresh: []byte("r"), Access: []byte("a")}, nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
