@@ -43,6 +43,7 @@ type receiver struct {
 
 type event struct {
 	ID        string
+	Raw       []byte `json:"-"` // the body as received
 	Type      string `json:"type"`
 	RevokedBy string `json:"revoked_by"`
 	Data      struct {
@@ -89,7 +90,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if err := checkPayload(req.Header.Get("webhook-id"), ev.Type, body); err != nil {
 		r.t.Errorf("payload does not match openapi.yaml: %v\n%s", err, body)
 	}
-	ev.ID = id
+	ev.ID, ev.Raw = id, body
 	if r.accepted[id] == 0 {
 		r.events = append(r.events, ev)
 	}
