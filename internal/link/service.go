@@ -25,6 +25,10 @@ var (
 	ErrReauthRequired = errors.New("the owner must link their Tesla account again")
 	ErrMissingScope   = errors.New("the owner has not granted a required scope")
 	ErrTeslaConfig    = errors.New("tesla rejected this service's client configuration")
+	// ErrTeslaInvalidResponse means Tesla answered a refresh, but the answer
+	// failed verification (e.g. the ID token's signature): a provider or
+	// configuration fault, not a timeout.
+	ErrTeslaInvalidResponse = errors.New("tesla's refresh answer failed verification")
 	// ErrTokenKeyMissing means a stored token is sealed with a key this
 	// instance does not have: typically an instance still running with the
 	// old TOKEN_ENCRYPTION_KEYS after another one made a new key primary.
@@ -62,6 +66,8 @@ func translate(err error) error {
 		return apperr.New(apperr.ScopeNotGranted, err)
 	case errors.Is(err, ErrTokenKeyMissing):
 		return apperr.New(apperr.TokenKeyUnavailable, err)
+	case errors.Is(err, ErrTeslaInvalidResponse):
+		return apperr.New(apperr.TeslaInvalidResponse, err)
 	case errors.Is(err, ErrTeslaConfig):
 		return apperr.New(apperr.TeslaMisconfigured, err)
 	case errors.Is(err, oidc.ErrTokenBudget):

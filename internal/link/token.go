@@ -202,16 +202,40 @@ func (s *Service) refreshFailed(ctx context.Context, linkID string, failedWith [
 		s.log.Error("OPERATOR ALERT: Tesla rejected our client credentials during refresh; check TESLA_CLIENT_ID/TESLA_CLIENT_SECRET",
 			"link_id", linkID, "error", teslaErr)
 		return fmt.Errorf("%w: %v", ErrTeslaConfig, teslaErr)
+	case oidc.KindOf(teslaErr) == oidc.KindInvalid:
+		// Tesla answered, but the answer failed a check (signature, expiry,
+		// iat, ...): a provider or configuration fault. The new tokens were
+		// not stored; the previous refresh token stays valid at Tesla for 24
+		// hours, so the link is kept and a later attempt may recover.
+		s.log.Error("Tesla's refresh answer failed verification; the link is kept",
+			"link_id", linkID, "check", failedCheck(teslaErr), "error", teslaErr)
+		return fmt.Errorf("%w: %w", ErrTeslaInvalidResponse, teslaErr)
 	default:
-		// Transient, or an answer we could not verify (e.g. the key set could
-		// not be fetched): the previous refresh token stays valid at Tesla for
-		// 24 hours, so a later attempt recovers. The link is left as it is.
+		// Transient (e.g. the key set could not be fetched): the previous
+		// refresh token stays valid at Tesla for 24 hours, so a later attempt
+		// recovers. The link is left as it is.
 		retry := oidc.RetryAfterOf(teslaErr)
 		if retry <= 0 {
 			retry = 5 * time.Second
 		}
 		s.log.Warn("refresh failed; will retry on the next request", "link_id", linkID, "error", teslaErr)
 		return &UnavailableError{RetryAfter: retry, Err: teslaErr}
+	}
+}
+
+// failedCheck names the check a provider's answer failed: the innermost
+// cause of the oidc error (e.g. "id token expired"), never a token.
+func failedCheck(err error) string {
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
 	}
 }
 
