@@ -71,6 +71,12 @@ func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest)
 		}
 		l = fresh
 	}
+	if req.ForceRefresh && s.cooldown > 0 && !l.RefreshedAt.IsZero() && s.now().Sub(l.RefreshedAt) < s.cooldown &&
+		l.AccessTokenExpiresAt.After(s.now().Add(s.margin)) {
+		// Refreshed moments ago (by anyone, on any instance): hand out that
+		// refresh's token rather than end it with another refresh.
+		return s.token(l)
+	}
 	seen := l.RefreshTokenSealed
 	needed := func(cur *db.Link) bool {
 		if req.ForceRefresh {
@@ -81,18 +87,18 @@ func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest)
 		}
 		return !cur.AccessTokenExpiresAt.After(s.now().Add(s.margin))
 	}
-	var err error
+	// Callers on this instance share one refresh (and one database
+	// connection) per link, forced ones among themselves: a forced caller
+	// that arrives while one runs gets that refresh's token. The row lock
+	// serialises the instances.
+	key := linkID
 	if req.ForceRefresh {
-		l, err = s.refresh(ctx, linkID, needed)
-	} else {
-		// Callers on this instance share one refresh (and one database
-		// connection) per link; the row lock serialises the instances.
-		var v any
-		v, err, _ = s.inflight.Do(linkID, func() (any, error) {
-			return s.refresh(context.WithoutCancel(ctx), linkID, needed)
-		})
-		l, _ = v.(*db.Link)
+		key = "force:" + linkID
 	}
+	v, err, _ := s.inflight.Do(key, func() (any, error) {
+		return s.refresh(context.WithoutCancel(ctx), linkID, needed)
+	})
+	l, _ = v.(*db.Link)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +137,13 @@ func (s *Service) token(l *db.Link) (*Token, error) {
 func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *db.Link) bool) (*db.Link, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
+	// A slot first, so waiting refreshes hold no database connection.
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: fmt.Errorf("no refresh slot free: %w", ctx.Err())}
+	}
 	var teslaErr error
 	var failedWith []byte // the sealed refresh token Tesla refused
 	l, err := s.store.UpdateLinkLocked(ctx, linkID, func(cur *db.Link) (*db.TokenUpdate, error) {
@@ -167,7 +180,7 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		return l, nil
 	}
 	if teslaErr == nil {
-		if errors.Is(err, context.DeadlineExceeded) && !db.Unavailable(err) {
+		if (errors.Is(err, context.DeadlineExceeded) || db.LockTimeout(err)) && !db.Unavailable(err) {
 			// Waited too long for another refresh of this link to finish.
 			return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: err}
 		}
