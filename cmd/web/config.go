@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -92,11 +93,15 @@ type Config struct {
 	// ShutdownDrain is how long /readyz answers 503 "draining" after SIGTERM
 	// while requests are still served, so a load balancer stops sending new
 	// ones before the listener closes (0: close at once).
-	ShutdownDrain  time.Duration
-	InsecureCookie bool // plain-HTTP localhost in `web dev` only
-	CanonicalHost  bool // `web dev`: send other host names to PUBLIC_URL
-	LogLevel       string
-	LogFormat      string
+	ShutdownDrain time.Duration
+	// MetricsAddr is the listener for /metrics ("": off). MetricsDevDefault
+	// marks web dev's loopback default, which moves to a free port when taken.
+	MetricsAddr       string
+	MetricsDevDefault bool
+	InsecureCookie    bool // plain-HTTP localhost in `web dev` only
+	CanonicalHost     bool // `web dev`: send other host names to PUBLIC_URL
+	LogLevel          string
+	LogFormat         string
 
 	// ActivityRetention is how long owners' activity is kept (ACTIVITY_RETENTION).
 	ActivityRetention owner.Retention
@@ -223,6 +228,13 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	errs.add("TOKEN_CACHE_MB", err)
 	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
+	if v := e.get("METRICS_ADDR", ""); v != "" {
+		if _, _, perr := net.SplitHostPort(v); perr != nil {
+			errs = append(errs, &configError{"METRICS_ADDR", "must be host:port, e.g. 127.0.0.1:9464"})
+		} else {
+			c.MetricsAddr = v
+		}
+	}
 	if v := e.get("SHUTDOWN_DRAIN", ""); v != "" {
 		if d, perr := time.ParseDuration(v); perr != nil || d < 0 || d > 10*time.Minute {
 			errs = append(errs, &configError{"SHUTDOWN_DRAIN", "must be a duration from 0s to 10m, e.g. 10s"})

@@ -42,6 +42,9 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.InsecureCookie = cfg.PublicURL.Scheme != "https"
 	cfg.CanonicalHost = true
 	cfg.ReturnLoopback = true
+	if cfg.MetricsAddr == "" {
+		cfg.MetricsAddr, cfg.MetricsDevDefault = "127.0.0.1:9464", true
+	}
 	logger := newLogger(cfg, stdout)
 	devDir := devDir()
 	if err := os.MkdirAll(devDir, 0o755); err != nil {

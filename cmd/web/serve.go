@@ -142,7 +142,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
 		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute,
 		ActivityRetention: cfg.ActivityRetention, Logger: logger,
-		ReturnURLs: returnURLs(cfg), LinkSessionTTL: cfg.LinkSessionTTL,
+		ReturnURLs: returnURLs(cfg), LinkSessionTTL: cfg.LinkSessionTTL, LinkCountInterval: linkCountInterval(cfg),
 	}, store, tesla)
 	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
 		return &configError{ce.Setting, ce.Err.Error()}
@@ -152,6 +152,11 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	}
 	a.Start(ctx)
 	defer a.Stop()
+	stopMetrics, err := startMetrics(cfg, a, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"teslalink/internal/handlers"
 	"teslalink/internal/link"
 	"teslalink/internal/linksession"
+	"teslalink/internal/metrics"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/seal"
@@ -68,6 +69,9 @@ type Config struct {
 	// ActivityRetention is how long owners' activity is kept (deleted hourly
 	// when CleanupInterval is set); zero: 13 months.
 	ActivityRetention owner.Retention
+	// LinkCountInterval is how often the links-by-status gauge is counted;
+	// 0 turns the count off (no metrics listener).
+	LinkCountInterval time.Duration
 
 	Logger *slog.Logger
 }
@@ -84,6 +88,9 @@ type App struct {
 	// LinkSessions runs the team's link sessions.
 	LinkSessions *linksession.Service
 	Server       *handlers.Server
+	// Metrics is this instance's Prometheus registry (served on
+	// METRICS_ADDR by cmd/web, never on the public port).
+	Metrics *metrics.Metrics
 
 	cfg  Config
 	log  *slog.Logger
@@ -108,8 +115,16 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{Store: store, Tesla: tesla, cfg: cfg, log: logger}
+	if cfg.TokenCacheBytes > 0 {
+		a.Cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
+	}
+	var cacheStats metrics.CacheStats
+	if a.Cache != nil {
+		cacheStats = a.Cache
+	}
+	a.Metrics = metrics.New(store, cacheStats, logger.With("component", "metrics"))
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes})
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes, OnRefresh: a.Metrics.Refresh})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
 		cookieName = "teslalink"
@@ -120,9 +135,6 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		return nil, &ConfigError{Setting: "SESSION_KEYS", Err: err}
 	}
 	a.Sessions = sessions
-	if cfg.TokenCacheBytes > 0 {
-		a.Cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
-	}
 	flush := cfg.UsageFlush
 	if flush <= 0 {
 		flush = 10 * time.Second
@@ -138,7 +150,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
 	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
-		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now})
+		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now, Metrics: a.Metrics})
 	return a, nil
 }
 
@@ -166,6 +178,9 @@ func (a *App) Start(ctx context.Context) {
 	}
 	if a.cfg.KeepAliveInterval > 0 {
 		a.spawn(func() { a.Links.RunKeepAlive(bg, a.cfg.KeepAliveInterval, a.cfg.KeepAliveAge) })
+	}
+	if a.cfg.LinkCountInterval > 0 {
+		a.spawn(func() { a.Metrics.RunLinkCounts(bg, a.cfg.LinkCountInterval) })
 	}
 	if a.cfg.CleanupInterval > 0 {
 		a.spawn(func() { cleanupLoop(bg, a.Store, a.cfg.CleanupInterval, a.log) })

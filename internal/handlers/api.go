@@ -28,7 +28,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1 := g.Group("/v1")
 	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false))
 	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
-	v1.POST("/links/:id/token", s.apiToken, s.apiKey(apikey.ScopeTokensIssue, true))
+	v1.POST("/links/:id/token", s.apiToken, s.countToken, s.apiKey(apikey.ScopeTokensIssue, true))
 	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
 	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
 	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
@@ -42,6 +42,27 @@ func (s *Server) linkSessionsOn(next echo.HandlerFunc) echo.HandlerFunc {
 			return echo.ErrNotFound
 		}
 		return next(c)
+	}
+}
+
+// countToken counts each token request by API client and outcome: "ok",
+// or the problem type the caller gets. It adds no allocation on success.
+func (s *Server) countToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if s.metrics == nil {
+			return err
+		}
+		name := ""
+		if client := apiClientOf(c); client != nil {
+			name = client.Name
+		}
+		outcome := "ok"
+		if err != nil {
+			outcome = string(classify(err).code)
+		}
+		s.metrics.TokenRequest(name, outcome)
+		return err
 	}
 }
 

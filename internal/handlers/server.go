@@ -64,6 +64,7 @@ type Server struct {
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
 	draining   atomic.Bool            // set by Drain: /readyz answers 503
+	metrics    TokenMetrics           // nil: not counted
 }
 
 // Deps are the services the Server calls.
@@ -79,6 +80,14 @@ type Deps struct {
 	LinkSessions *linksession.Service
 	Logger       *slog.Logger
 	Now          func() time.Time
+	// Metrics counts token requests; optional.
+	Metrics TokenMetrics
+}
+
+// TokenMetrics counts token requests by API client name ("" when the key
+// was not accepted) and outcome ("ok" or the problem type).
+type TokenMetrics interface {
+	TokenRequest(client, outcome string)
 }
 
 // New builds the Server with every route and middleware.
@@ -90,7 +99,8 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Locale = "en-US"
 	}
 	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, owners: deps.Owners, sessions: deps.Sessions,
-		usage: deps.Usage, cache: deps.Cache, linkSessions: deps.LinkSessions, log: deps.Logger, now: deps.Now}
+		usage: deps.Usage, cache: deps.Cache, linkSessions: deps.LinkSessions, log: deps.Logger, now: deps.Now,
+		metrics: deps.Metrics}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

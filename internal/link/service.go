@@ -83,6 +83,9 @@ type Config struct {
 	RefreshWait   time.Duration // deadline for one refresh including retries; default 20 seconds
 	// OfferedScopes are the optional scopes an owner may choose at login.
 	OfferedScopes []string
+	// OnRefresh, when set, is told of every refresh call to Tesla: its
+	// result (RefreshResult) and its duration, retries included (metrics).
+	OnRefresh func(result string, took time.Duration)
 }
 
 // Service implements linking, token brokering and revoking.
@@ -95,6 +98,8 @@ type Service struct {
 	margin  time.Duration
 	wait    time.Duration
 	offered []string
+	// onRefresh is Config.OnRefresh, or a no-op.
+	onRefresh func(result string, took time.Duration)
 
 	inflight singleflight.Group // refreshes in progress on this instance, by link id
 
@@ -105,7 +110,10 @@ type Service struct {
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, tesla: cfg.Tesla, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now,
 		margin: cfg.RefreshMargin, wait: cfg.RefreshWait,
-		offered: cfg.OfferedScopes}
+		offered: cfg.OfferedScopes, onRefresh: cfg.OnRefresh}
+	if s.onRefresh == nil {
+		s.onRefresh = func(string, time.Duration) {}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

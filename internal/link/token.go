@@ -141,7 +141,9 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		if err != nil {
 			return nil, err
 		}
+		called := time.Now()
 		tok, err := s.tesla.Refresh(ctx, rt, cur.IDTokenIssuer, cur.OwnerSub)
+		s.onRefresh(RefreshResult(err), time.Since(called))
 		if err != nil {
 			teslaErr, failedWith = err, cur.RefreshTokenSealed
 			return nil, err
@@ -223,4 +225,25 @@ func (s *Service) expiry(tok *oidc.Tokens) time.Time {
 		return s.now().Add(unknownLifetime)
 	}
 	return tok.Expiry
+}
+
+// RefreshResult names the result of a refresh call to Tesla for metrics:
+// ok, reauth (the owner must link again), config (our client credentials),
+// transient (5xx, 429, network, timeout), invalid (an answer that failed
+// validation) or error.
+func RefreshResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	switch oidc.KindOf(err) {
+	case oidc.KindReauth:
+		return "reauth"
+	case oidc.KindConfig:
+		return "config"
+	case oidc.KindTransient:
+		return "transient"
+	case oidc.KindInvalid:
+		return "invalid"
+	}
+	return "error"
 }

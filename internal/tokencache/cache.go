@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"teslalink/internal/db"
@@ -67,6 +68,8 @@ type Cache struct {
 	nameIdx   map[string]uint16
 	scopeSets [][]string
 	scopeIdx  map[string]uint16
+
+	hits, misses atomic.Uint64 // Get's answers, for metrics
 }
 
 // New returns a cache that is off until Run connects its listener.
@@ -180,6 +183,20 @@ func (c *Cache) Gen() uint64 {
 // Get returns the cached client for keyHash and, when linkID is not "", the
 // cached link; ok is false on any miss.
 func (c *Cache) Get(keyHash [32]byte, linkID string) (Client, *db.Link, bool) {
+	cl, l, ok := c.get(keyHash, linkID)
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return cl, l, ok
+}
+
+// Stats returns how many Get calls were answered from the cache and how
+// many were not (missing, expired, or the cache was not live).
+func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
+
+func (c *Cache) get(keyHash [32]byte, linkID string) (Client, *db.Link, bool) {
 	now := c.now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
