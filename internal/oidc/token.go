@@ -45,6 +45,9 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) 
 	if audience != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("audience", audience))
 	}
+	if err := c.spendTokenBudget(op); err != nil {
+		return nil, err
+	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, c.http)
 	tok, err := s.oauth.Exchange(octx, code, opts...)
 	if err != nil {
@@ -61,6 +64,16 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) 
 	scope, _ := tok.Extra("scope").(string)
 	c.fillFromAccessToken(t, scope)
 	return t, nil
+}
+
+// spendTokenBudget takes one call from the token endpoint budget, or says when to retry.
+func (c *Client) spendTokenBudget(op string) error {
+	ok, wait := c.tokenBudget.Allow()
+	if ok {
+		return nil
+	}
+	wait = (wait + time.Second - 1).Truncate(time.Second) // whole seconds, rounded up, for Retry-After
+	return &Error{Kind: KindTransient, Op: op, RetryAfter: wait, Err: ErrTokenBudget}
 }
 
 // mapOAuthError turns an error of x/oauth2 into an *Error without copying response bodies.
@@ -202,6 +215,12 @@ func (c *Client) tokenRequest(ctx context.Context, op string, s *state, form url
 	body := form.Encode()
 	var last error
 	for attempt := 1; ; attempt++ {
+		if err := c.spendTokenBudget(op); err != nil {
+			if last != nil {
+				return nil, last // the budget ends the retries; report what Tesla said
+			}
+			return nil, err
+		}
 		t, err := c.tokenOnce(ctx, op, s.tokenURL, authorization, body)
 		if err == nil {
 			return t, nil
