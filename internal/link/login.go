@@ -193,7 +193,7 @@ func (s *Service) completeLogin(ctx context.Context, in loginGrant) (*db.Link, e
 	if tok.RefreshToken == "" {
 		return nil, loginFailed("exchange", oidc.KindInvalid, errors.New("no refresh token in the response (offline_access not granted?)"))
 	}
-	claims, err := s.tesla.VerifyIDToken(ctx, tok.IDToken, in.Nonce)
+	claims, err := s.tesla.VerifyExchangedIDToken(ctx, tok, in.Nonce)
 	if err != nil {
 		return nil, loginFailed("id_token", oidc.KindInvalid, err)
 	}

@@ -27,11 +27,14 @@ type Tokens struct {
 	Scopes []string
 	// Region from the access token's `ou_code`, lower-cased ("na", "eu", "cn"); "" if unknown.
 	Region string
+	// ProviderTime is the provider's clock when it answered (its Date
+	// header); zero when it sent none.
+	ProviderTime time.Time
 }
 
 // Exchange redeems an authorization code (with the PKCE verifier and `audience`; "" →
 // the default audience, see SendsAudience). It does not retry: codes are single use. The
-// ID token is returned unverified; call VerifyIDToken.
+// ID token is returned unverified; call VerifyExchangedIDToken.
 func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) (*Tokens, error) {
 	const op = "exchange"
 	s, err := c.ensureReady(ctx, op)
@@ -138,7 +141,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, prevIss, prevSub str
 		t.RefreshToken = refreshToken
 	}
 	if t.IDToken != "" {
-		claims, err := c.verifyIDToken(ctx, op, t.IDToken)
+		claims, err := c.verifyIDToken(ctx, op, t.IDToken, t.ProviderTime)
 		if err != nil {
 			return nil, err
 		}
@@ -285,6 +288,9 @@ func (c *Client) tokenOnce(ctx context.Context, op, tokenURL, authorization, bod
 		return nil, &Error{Kind: KindInvalid, Op: op, Err: fmt.Errorf("unexpected token_type %q", sanitizeCode(tr.TokenType))}
 	}
 	t := &Tokens{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, IDToken: tr.IDToken}
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		t.ProviderTime = d
+	}
 	if secs := parseExpiresIn(tr.ExpiresIn); secs > 0 {
 		t.Expiry = c.now().Add(time.Duration(secs) * time.Second)
 	}
