@@ -51,8 +51,10 @@ type Config struct {
 	CanonicalHost    bool
 
 	RefreshMargin time.Duration // 0: the link service's default
-	SessionIdle   time.Duration // 0: the session store's default
-	SessionMaxAge time.Duration // 0: the session store's default
+	// ForceRefreshCooldown: see link.Config (0: 30 s; negative: none).
+	ForceRefreshCooldown time.Duration
+	SessionIdle          time.Duration // 0: the session store's default
+	SessionMaxAge        time.Duration // 0: the session store's default
 	// SessionNow is the session store's clock; nil: time.Now.
 	SessionNow func() time.Time
 	// Now is the clock of the link service and the handlers; nil: time.Now.
@@ -143,7 +145,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	}
 	a.Metrics = metrics.New(store, cacheStats, logger.With("component", "metrics"))
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache,
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, ForceRefreshCooldown: cfg.ForceRefreshCooldown, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache,
 		OnRefresh: a.Metrics.Refresh})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
