@@ -170,8 +170,8 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		OnClaim: func(ctx context.Context, tx pgx.Tx, _ *db.LinkSession, c *db.Claim) error {
 			return a.Jobs.LinkEvent(ctx, tx, db.LinkEvent{Type: c.Event, At: c.Link.UpdatedAt, Link: c.Link})
 		}})
-	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
-		Now: cfg.Now, Cache: a.Cache})
+	a.Owners = owner.New(owner.Config{Store: store, Links: a.Links, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
+		Now: cfg.Now})
 	a.Jobs, err = jobs.New(jobs.Config{Store: store, Links: a.Links, Logger: logger.With("component", "jobs"),
 		Sender:        webhook.NewSender(webhook.SenderOptions{AllowPrivate: cfg.WebhookAllowPrivate, Timeout: cfg.WebhookTimeout}),
 		RetrySchedule: cfg.RetrySchedule, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate,
