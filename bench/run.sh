@@ -38,7 +38,7 @@ grep seeded "$WORK/setup.log" || true
 source "$WORK/bench.env"
 
 echo "== starting the service (web serve, DB_MAX_CONNS=$CONNS, GOMEMLIMIT=${GOMEMLIMIT:-64MiB})"
-GOMEMLIMIT=${GOMEMLIMIT:-64MiB} PPROF_ADDR=${PPROF_ADDR:-} DB_MAX_CONNS=$CONNS "$WORK/web" serve --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+RATE_LIMIT_API=0 GOMEMLIMIT=${GOMEMLIMIT:-64MiB} PPROF_ADDR=${PPROF_ADDR:-} DB_MAX_CONNS=$CONNS "$WORK/web" serve --addr "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 SERVE_PID=$!
 pids+=($SERVE_PID)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done

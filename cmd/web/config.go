@@ -90,6 +90,12 @@ type Config struct {
 	ReturnLoopback bool
 	LinkSessionTTL time.Duration
 	TrustProxy     bool
+	// Rate limits (0: off): per client address per minute on /connect and
+	// the callback, per API client per second, and this instance's calls per
+	// second to Tesla's token endpoint.
+	ConnectPerMinute int
+	APIPerSecond     int
+	TeslaTokenRPS    int
 	// ShutdownDrain is how long /readyz answers 503 "draining" after SIGTERM
 	// while requests are still served, so a load balancer stops sending new
 	// ones before the listener closes (0: close at once).
@@ -228,6 +234,19 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	errs.add("TOKEN_CACHE_MB", err)
 	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
+	for _, v := range []struct {
+		name string
+		def  int32
+		dst  *int
+	}{
+		{"RATE_LIMIT_CONNECT", 30, &c.ConnectPerMinute},
+		{"RATE_LIMIT_API", 100, &c.APIPerSecond},
+		{"TESLA_TOKEN_RPS", 10, &c.TeslaTokenRPS},
+	} {
+		n, err := intVarAllowZero(e, v.name, v.def)
+		errs.add(v.name, err)
+		*v.dst = int(n)
+	}
 	if v := e.get("METRICS_ADDR", ""); v != "" {
 		if _, _, perr := net.SplitHostPort(v); perr != nil {
 			errs = append(errs, &configError{"METRICS_ADDR", "must be host:port, e.g. 127.0.0.1:9464"})

@@ -78,6 +78,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		sim, err := teslasim.New(teslasim.Config{
 			RedirectURIs: []string{cfg.PublicURL.String() + "/auth/tesla/callback"},
 			Logger:       logger.With("component", "teslasim"),
+			Clock:        teslasim.NewRunningClock(), // tokens expire as real time passes
 		})
 		if err != nil {
 			return fmt.Errorf("tesla simulator: %w", err)

@@ -16,6 +16,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
+	"teslalink/internal/ratelimit"
 )
 
 // cmdServe runs the production server from the environment.
@@ -115,6 +116,7 @@ func teslaClient(cfg *Config, logger *slog.Logger) *oidc.Client {
 		RedirectURL: cfg.PublicURL.String() + "/auth/tesla/callback", TokenURL: cfg.TeslaTokenURL,
 		Issuers: cfg.TeslaIssuers, CallbackIssuer: cfg.TeslaCallbackIssuer, Audience: cfg.TeslaAudience,
 		RegionBaseURLs: cfg.TeslaRegionURLs, Logger: logger.With("component", "tesla"),
+		TokenBudget: ratelimit.NewBucket(float64(cfg.TeslaTokenRPS), cfg.TeslaTokenRPS, nil),
 	})
 }
 
@@ -138,7 +140,8 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, InsecureCookies: cfg.InsecureCookie,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		TokenKeys: cfg.TokenKeys, PublicKeyPEM: cfg.TeslaPublicKeyPEM, TrustedProxies: cfg.TrustProxy,
-		CanonicalHost: cfg.CanonicalHost, RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
+		CanonicalHost: cfg.CanonicalHost, ConnectPerMinute: cfg.ConnectPerMinute, APIPerSecond: cfg.APIPerSecond,
+		RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
 		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute,
 		ActivityRetention: cfg.ActivityRetention, Logger: logger,

@@ -33,7 +33,7 @@ func cmdTeslaSim(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stdout, nil))
 	sim, err := teslasim.New(teslasim.Config{ClientID: clientID, ClientSecret: clientSecret, PublicClient: public, RedirectURIs: []string{redirect},
-		Password: password, RequirePartnerRegistration: requireReg, Logger: logger})
+		Password: password, RequirePartnerRegistration: requireReg, Logger: logger, Clock: teslasim.NewRunningClock()})
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,12 @@ type Config struct {
 	TokenKeys       *seal.Keyring
 	PublicKeyPEM    []byte
 	TrustedProxies  bool
-	CanonicalHost   bool
+	// ConnectPerMinute and APIPerSecond are the rate limits per client
+	// address on /connect and the callback, and per API client on /api/v1;
+	// 0 turns a limit off.
+	ConnectPerMinute int
+	APIPerSecond     int
+	CanonicalHost    bool
 
 	RefreshMargin time.Duration // 0: the link service's default
 	SessionIdle   time.Duration // 0: the session store's default
@@ -149,6 +154,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookies,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
+		ConnectPerMinute: cfg.ConnectPerMinute, APIPerSecond: cfg.APIPerSecond,
 	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
 		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now, Metrics: a.Metrics})
 	return a, nil

@@ -31,6 +31,7 @@ const (
 	TokenKeyUnavailable Code = "token-key-unavailable" // a stored token is sealed with a key this instance lacks
 	CrossSiteRequest    Code = "cross-site-request"
 	CSRF                Code = "csrf"
+	RateLimited         Code = "rate-limited" // a client address or API client is over its limit
 	Internal            Code = "internal"
 )
 
@@ -38,6 +39,7 @@ const (
 const (
 	LoginFormUnreadable Code = "login-form-unreadable"  // the /connect form could not be parsed
 	UnknownPermission   Code = "unknown-permission"     // a scope this service does not offer
+	ReturnToTooLong     Code = "return-to-too-long"     // return_to would not fit in the login cookie
 	LoginExpired        Code = "login-expired"          // no, an unreadable or an expired login state
 	LoginStateMismatch  Code = "login-state-mismatch"   // the callback's state is not the login's
 	LoginReplayed       Code = "login-replayed"         // the login state was used before

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -21,18 +22,21 @@ var openapiYAML []byte
 // OpenAPI returns the API's OpenAPI 3.1 document (served at /api/openapi.yaml).
 func OpenAPI() []byte { return openapiYAML }
 
-// apiRoutes registers the token broker API. Every /api/v1 route
-// needs an API key with the route's scope; errors are RFC 9457 problems.
+// apiRoutes registers the token broker API. Every /api/v1 route needs an API
+// key with the route's scope; link ids are canonicalised before anything
+// reads them, and unknown query parameters are refused; errors are RFC 9457
+// problems.
 func (s *Server) apiRoutes(g *echo.Group) {
 	g.GET("/openapi.yaml", s.openapiDoc)
 	v1 := g.Group("/v1")
-	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false))
-	v1.GET("/links/:id", s.apiGetLink, s.apiKey(apikey.ScopeLinksRead, true))
-	v1.POST("/links/:id/token", s.apiToken, s.countToken, s.apiKey(apikey.ScopeTokensIssue, true))
-	v1.DELETE("/links/:id", s.apiDeleteLink, s.apiKey(apikey.ScopeLinksDelete, false))
-	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false))
-	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
-	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn)
+	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false),
+		allowQuery("status", "owner_sub", "external_ref", "cursor", "limit"))
+	v1.GET("/links/:id", s.apiGetLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksRead, true), allowQuery())
+	v1.POST("/links/:id/token", s.apiToken, s.countToken, canonicalLinkID, s.apiKey(apikey.ScopeTokensIssue, true), allowQuery())
+	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
+	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false), allowQuery())
+	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
+	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
 }
 
 // linkSessionsOn answers 404 when this server runs without link sessions.
@@ -111,6 +115,9 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 			}
 			if err != nil {
 				return err
+			}
+			if ok, wait := s.apiLimit.Allow(strconv.FormatInt(client.ID, 10)); !ok {
+				return errAPIRateLimited(wait)
 			}
 			if !slices.Contains(client.Scopes, scope) {
 				h.Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)

@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -78,12 +77,7 @@ func badRequest(detail string) error {
 }
 
 func (s *Server) apiListLinks(c echo.Context) error {
-	q := c.QueryParams()
-	for k := range q {
-		if !slices.Contains([]string{"status", "owner_sub", "external_ref", "cursor", "limit"}, k) {
-			return badRequest("Unknown query parameter " + strconv.Quote(k) + ". Allowed: status, owner_sub, external_ref, cursor, limit.")
-		}
-	}
+	q := c.QueryParams() // only known names, each once: see allowQuery on the route
 	f := db.LinkFilter{Status: q.Get("status"), OwnerSub: q.Get("owner_sub"), After: q.Get("cursor"),
 		ExternalRef: q.Get("external_ref"), Limit: defaultPageSize}
 	if _, set := q["external_ref"]; set {
@@ -103,8 +97,15 @@ func (s *Server) apiListLinks(c echo.Context) error {
 		}
 		f.Limit = n
 	}
-	if f.After != "" && !db.ValidLinkID(f.After) {
-		return badRequest("cursor is not one this API returned.")
+	if f.After != "" {
+		b, ok := db.ParseLinkID(f.After)
+		if !ok {
+			return badRequest("cursor is not one this API returned.")
+		}
+		f.After = db.FormatLinkID(b)
+	}
+	if !validOwnerSub(f.OwnerSub) {
+		return badRequest("owner_sub must be valid UTF-8 without control characters, at most " + strconv.Itoa(maxOwnerSub) + " bytes.")
 	}
 	rows, err := s.store.ListLinks(c.Request().Context(), f)
 	if err != nil {

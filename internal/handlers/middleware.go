@@ -22,6 +22,40 @@ func newReference() string {
 
 const ctxLogAttrs = "log_attrs"
 
+// requestID gives every request a reference generated here; a client must not
+// choose the id that support sees on a page or searches the log for. Behind a
+// trusted proxy, the proxy's own X-Request-Id is kept as a separate log field
+// (upstream_request_id), and only when it is short and well-formed.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderXRequestID, newReference())
+		if s.cfg.TrustedProxies {
+			if in := c.Request().Header.Get(echo.HeaderXRequestID); wellFormedRequestID(in) {
+				logAttrs(c, slog.String("upstream_request_id", in))
+			}
+		}
+		return next(c)
+	}
+}
+
+// maxUpstreamRequestID is the longest incoming X-Request-Id recorded (a UUID
+// has 36 characters).
+const maxUpstreamRequestID = 64
+
+// wellFormedRequestID accepts 1-64 characters of letters, digits and ._:-
+func wellFormedRequestID(v string) bool {
+	if v == "" || len(v) > maxUpstreamRequestID {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '.' || b == '_' || b == ':' || b == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // logAttrs adds attributes to the request's access log line.
 func logAttrs(c echo.Context, attrs ...slog.Attr) {
 	prev, _ := c.Get(ctxLogAttrs).([]slog.Attr)

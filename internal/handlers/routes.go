@@ -7,7 +7,7 @@ import (
 
 // routes lists every route of the service: the whole surface on one screen.
 func (s *Server) routes(e *echo.Echo) {
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newReference}))
+	e.Use(s.requestID)
 	e.Use(s.accessLog)
 	e.Use(middleware.Recover())        // inside the access log, so a recovered panic is logged as a 500
 	e.Use(middleware.BodyLimit("64K")) // no form or API body here needs more
@@ -25,9 +25,9 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Owner pages.
 	e.GET("/", s.landing)
-	e.GET("/connect", s.connectForm)
-	e.POST("/connect", s.connectStart)
-	e.GET("/auth/tesla/callback", s.callback)
+	e.GET("/connect", s.connectForm, s.limitByAddress)
+	e.POST("/connect", s.connectStart, s.limitByAddress)
+	e.GET("/auth/tesla/callback", s.callback, s.limitByAddress)
 	e.GET("/account", s.account)
 	e.GET("/account/revoke", s.revokeConfirm)
 	e.POST("/account/revoke", s.revoke)

@@ -17,6 +17,7 @@ import (
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
+	"teslalink/internal/ratelimit"
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
@@ -39,6 +40,12 @@ type Config struct {
 	// registered redirect URI live. For `web dev`.
 	CanonicalHost  bool
 	TrustedProxies bool // read X-Forwarded-For for the client IP
+	// ConnectPerMinute limits the requests of one client address to /connect
+	// and the callback (bursts of as many); 0: no limit.
+	ConnectPerMinute int
+	// APIPerSecond limits the requests of one API client to /api/v1 (bursts
+	// of as many); 0: no limit.
+	APIPerSecond int
 }
 
 // Server holds the handlers' dependencies.
@@ -65,6 +72,9 @@ type Server struct {
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
 	draining   atomic.Bool            // set by Drain: /readyz answers 503
 	metrics    TokenMetrics           // nil: not counted
+
+	connectLimit *ratelimit.Keyed // per client address; nil: no limit
+	apiLimit     *ratelimit.Keyed // per API client; nil: no limit
 }
 
 // Deps are the services the Server calls.
@@ -108,6 +118,8 @@ func New(cfg Config, deps Deps) *Server {
 		s.now = time.Now
 	}
 	s.vehicleList = newVehicleCache(time.Minute)
+	s.connectLimit = ratelimit.NewKeyed(float64(cfg.ConnectPerMinute)/60, cfg.ConnectPerMinute, s.now)
+	s.apiLimit = ratelimit.NewKeyed(float64(cfg.APIPerSecond), cfg.APIPerSecond, s.now)
 	s.login = newLoginCookies(cfg.SessionKeys, cfg.SecureCookies)
 	s.cssPath, s.icoPath = staticPaths()
 	e := echo.New()

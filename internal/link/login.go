@@ -60,6 +60,9 @@ func (s *Service) BeginLogin(ctx context.Context, req BeginRequest) (string, *Lo
 			scopes = append(scopes, sc)
 		}
 	}
+	if len(req.ReturnTo) > MaxReturnTo {
+		return "", nil, apperr.New(apperr.ReturnToTooLong, fmt.Errorf("return_to of %d bytes", len(req.ReturnTo)))
+	}
 	st := &LoginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(48), Scopes: scopes,
 		ReturnTo: SafeReturnTo(req.ReturnTo), LinkSessionID: req.LinkSessionID, Created: s.now()}
 	authURL, err := s.tesla.AuthCodeURL(ctx, oidc.AuthRequest{State: st.State, Nonce: st.Nonce, Verifier: st.Verifier,
@@ -130,6 +133,10 @@ func providerError(code string) error {
 	return apperr.New(apperr.LoginProviderError, err)
 }
 
+// MaxReturnTo bounds ReturnTo: the login state travels in a cookie, which
+// browsers (and the cookie codec) cap at 4 KB with everything else in it.
+const MaxReturnTo = 1024
+
 // SafeReturnTo keeps only a relative path on this site, so no login ends
 // on another site (see docs/security.md, "Login transaction").
 func SafeReturnTo(v string) string {
@@ -186,7 +193,7 @@ func (s *Service) completeLogin(ctx context.Context, in loginGrant) (*db.Link, e
 	if tok.RefreshToken == "" {
 		return nil, loginFailed("exchange", oidc.KindInvalid, errors.New("no refresh token in the response (offline_access not granted?)"))
 	}
-	claims, err := s.tesla.VerifyIDToken(ctx, tok.IDToken, in.Nonce)
+	claims, err := s.tesla.VerifyExchangedIDToken(ctx, tok, in.Nonce)
 	if err != nil {
 		return nil, loginFailed("id_token", oidc.KindInvalid, err)
 	}

@@ -64,6 +64,9 @@ func translate(err error) error {
 		return apperr.New(apperr.TokenKeyUnavailable, err)
 	case errors.Is(err, ErrTeslaConfig):
 		return apperr.New(apperr.TeslaMisconfigured, err)
+	case errors.Is(err, oidc.ErrTokenBudget):
+		return &apperr.Error{Code: apperr.TeslaUnavailable, RetryAfter: max(time.Second, oidc.RetryAfterOf(err)),
+			Detail: "This service is holding back its calls to Tesla to stay within Tesla's rate limit; retry later.", Err: err}
 	case errors.As(err, &unavailable):
 		return &apperr.Error{Code: apperr.TeslaUnavailable, RetryAfter: unavailable.RetryAfter, Err: err}
 	case db.Unavailable(err):

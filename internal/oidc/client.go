@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"teslalink/internal/ratelimit"
 )
 
 // Default Tesla values.
@@ -75,6 +77,11 @@ type Config struct {
 	MaxAttempts int
 	// PartnerScopes is the scope of the client_credentials partner token ("" → DefaultPartnerScopes).
 	PartnerScopes string
+	// TokenBudget is this client's budget of calls to the token endpoint (code
+	// exchanges, refreshes, partner tokens, retries included). Beyond it a call fails at
+	// once with ErrTokenBudget (KindTransient, with a RetryAfter), so no caller can use
+	// up the app's rate limit at Tesla. nil: no budget.
+	TokenBudget *ratelimit.Bucket
 }
 
 // Client talks to Tesla (or any OpenID provider). It is safe for concurrent use.
@@ -102,6 +109,7 @@ type Client struct {
 	discoverErrAt time.Time
 	st            atomic.Pointer[state]
 	keys          *keySet
+	tokenBudget   *ratelimit.Bucket // nil: no budget
 }
 
 // New returns a Client. It performs no network I/O; call Discover or StartDiscovery.
@@ -149,6 +157,7 @@ func New(cfg Config) *Client {
 		c.now = time.Now
 	}
 	c.keys = &keySet{c: c}
+	c.tokenBudget = cfg.TokenBudget
 	return c
 }
 

@@ -21,6 +21,9 @@ var (
 	ErrStateInvalid = errors.New("oidc: invalid state")
 	// ErrIssuerMismatch means an issuer (callback parameter or ID token claim) is not the expected one.
 	ErrIssuerMismatch = errors.New("oidc: issuer mismatch")
+	// ErrTokenBudget means the call was not made: this instance's budget of calls to the
+	// token endpoint (Config.TokenBudget) is used up for now.
+	ErrTokenBudget = errors.New("oidc: budget of token endpoint calls used up")
 	// ErrPublicClient means the request needs a client secret and this client has none
 	// (a public client: Tesla's open-source apps get no partner token).
 	ErrPublicClient = errors.New("oidc: a public client (no client secret) cannot do this")

@@ -13,7 +13,8 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 )
 
-// maxIatSkew is how far in the future an `iat` may be.
+// maxIatSkew is how far in the future an `iat` may be, on the provider's
+// clock (see providerNow).
 const maxIatSkew = 5 * time.Minute
 
 // IDClaims are the verified claims of an ID token.
@@ -32,7 +33,18 @@ type IDClaims struct {
 // `exp`, `sub` and `iat` present (iat at most 5 minutes in the future), and `nonce` equal
 // to nonce (an empty expected nonce never matches).
 func (c *Client) VerifyIDToken(ctx context.Context, raw, nonce string) (*IDClaims, error) {
-	claims, err := c.verifyIDToken(ctx, "verify id token", raw)
+	return c.verifyWithNonce(ctx, raw, nonce, time.Time{})
+}
+
+// VerifyExchangedIDToken is VerifyIDToken for the ID token of t, a code
+// exchange's answer: its `iat` is checked against the provider's clock at
+// that answer (t.ProviderTime), see providerNow.
+func (c *Client) VerifyExchangedIDToken(ctx context.Context, t *Tokens, nonce string) (*IDClaims, error) {
+	return c.verifyWithNonce(ctx, t.IDToken, nonce, t.ProviderTime)
+}
+
+func (c *Client) verifyWithNonce(ctx context.Context, raw, nonce string, providerTime time.Time) (*IDClaims, error) {
+	claims, err := c.verifyIDToken(ctx, "verify id token", raw, providerTime)
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +54,9 @@ func (c *Client) VerifyIDToken(ctx context.Context, raw, nonce string) (*IDClaim
 	return claims, nil
 }
 
-// verifyIDToken does every check except the nonce.
-func (c *Client) verifyIDToken(ctx context.Context, op, raw string) (*IDClaims, error) {
+// verifyIDToken does every check except the nonce. providerTime is the
+// provider's clock when it answered (zero: unknown).
+func (c *Client) verifyIDToken(ctx context.Context, op, raw string, providerTime time.Time) (*IDClaims, error) {
 	s, err := c.ensureReady(ctx, op)
 	if err != nil {
 		return nil, err
@@ -75,7 +88,7 @@ func (c *Client) verifyIDToken(ctx context.Context, op, raw string) (*IDClaims, 
 	if tok.IssuedAt.IsZero() {
 		return nil, invalidToken(op, errors.New("id token has no iat"))
 	}
-	if tok.IssuedAt.After(c.now().Add(maxIatSkew)) {
+	if tok.IssuedAt.After(c.providerNow(providerTime).Add(maxIatSkew)) {
 		return nil, invalidToken(op, errors.New("id token iat is in the future"))
 	}
 	var extra struct {
@@ -130,4 +143,21 @@ func unverifiedClaims(raw string, out any) error {
 		return errors.New("token payload is not a JSON object")
 	}
 	return nil
+}
+
+// providerNow is the time an ID token's `iat` is compared with. The `iat`
+// is the provider's own statement of when it issued the token, so it is
+// checked against the provider's clock: the Date header of the token
+// response that carried it, when the provider's clock is ahead of ours.
+// Otherwise (no Date header, or the provider's clock is behind) our clock.
+// Expiry (`exp`) is always checked against our clock. This keeps a provider
+// whose clock runs ahead (the simulator after its clock was advanced) from
+// failing every login and refresh with "iat in the future", and still
+// refuses an ID token issued after the answer that carries it.
+func (c *Client) providerNow(providerTime time.Time) time.Time {
+	now := c.now()
+	if providerTime.After(now) {
+		return providerTime
+	}
+	return now
 }

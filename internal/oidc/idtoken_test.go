@@ -137,6 +137,10 @@ func TestUnknownKidFloodIsRateLimited(t *testing.T) {
 	p := newProvider(t)
 	c, clk, _ := newClient(t, p, nil)
 	mustDiscover(t, c)
+	if _, err := c.VerifyIDToken(context.Background(), sign(t, signingKey{"k1", rsaKeys()[0]}, idClaims(nil)), "nonce-abc"); err != nil {
+		t.Fatal(err)
+	}
+	start := p.jwksHits.Load()
 	var wg sync.WaitGroup
 	var accepted sync.Map
 	for i := range 50 {
@@ -151,17 +155,17 @@ func TestUnknownKidFloodIsRateLimited(t *testing.T) {
 	}
 	wg.Wait()
 	accepted.Range(func(k, _ any) bool { t.Errorf("token %v with unknown kid accepted", k); return true })
-	if n := p.jwksHits.Load(); n > 2 {
-		t.Fatalf("jwks fetched %d times for a burst of 50 unknown kids, want ≤ 2", n)
+	if n := p.jwksHits.Load() - start; n > jwksBurst {
+		t.Fatalf("jwks fetched %d times for a burst of 50 unknown kids, want ≤ %d", n, jwksBurst)
 	}
-	// More unknown kids within the interval: no fetch.
-	before := p.jwksHits.Load()
+	// More unknown kids within the interval: the budget is spent, no more fetches.
 	for i := range 10 {
 		raw := sign(t, signingKey{fmt.Sprintf("again-%d", i), rsaKeys()[1]}, idClaims(nil))
 		_, _ = c.VerifyIDToken(context.Background(), raw, "nonce-abc")
 	}
-	if n := p.jwksHits.Load(); n != before {
-		t.Fatalf("jwks refetched within the interval: %d → %d", before, n)
+	before := p.jwksHits.Load()
+	if n := before - start; n != jwksBurst {
+		t.Fatalf("60 unknown kids within the interval caused %d fetches, want exactly %d", n, jwksBurst)
 	}
 	// After the interval one more refetch is allowed, and a real rotation then succeeds.
 	clk.Add(16 * time.Second)
@@ -186,5 +190,35 @@ func TestVerifyIDTokenNotReady(t *testing.T) {
 	}
 	if c.Ready() {
 		t.Fatal("Ready() true without discovery")
+	}
+}
+
+// A token with an unknown kid (garbage, or a key published a moment later)
+// must not block a real key rotation that follows within the refetch
+// interval: each new kid may trigger a refetch of its own.
+func TestKeyRotationSoonAfterUnknownKid(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t)
+	c, clk, _ := newClient(t, p, nil)
+	mustDiscover(t, c)
+	k1 := signingKey{"k1", rsaKeys()[0]}
+	if _, err := c.VerifyIDToken(context.Background(), sign(t, k1, idClaims(nil)), "nonce-abc"); err != nil {
+		t.Fatalf("before rotation: %v", err)
+	}
+	garbage := signingKey{"not-a-key", rsaKeys()[1]}
+	if _, err := c.VerifyIDToken(context.Background(), sign(t, garbage, idClaims(nil)), "nonce-abc"); err == nil {
+		t.Fatal("token with unknown kid accepted")
+	}
+	hits := p.jwksHits.Load()
+	// The same unknown kid again within the interval: no further fetch.
+	_, _ = c.VerifyIDToken(context.Background(), sign(t, garbage, idClaims(nil)), "nonce-abc")
+	if n := p.jwksHits.Load(); n != hits {
+		t.Fatalf("the same unknown kid refetched within the interval: %d → %d", hits, n)
+	}
+	clk.Add(5 * time.Second)
+	k2 := signingKey{"k2", rsaKeys()[2]}
+	p.setKeys(k1, k2)
+	if _, err := c.VerifyIDToken(context.Background(), sign(t, k2, idClaims(nil)), "nonce-abc"); err != nil {
+		t.Fatalf("rotation 5 s after an unknown kid refused: %v", err)
 	}
 }

@@ -17,20 +17,32 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// keySet is a cached JWKS implementing gooidc.KeySet. An unknown `kid` triggers a refetch,
-// at most once per jwksMinInterval; concurrent callers share one fetch, and a failed first
-// load is not retried for jwksFailBackoff.
+// keySet is a cached JWKS implementing gooidc.KeySet. An unknown `kid` triggers a refetch:
+// each kid at most once per jwksMinInterval, so a key the provider publishes just after
+// someone sent garbage is still picked up, and all kids together at most jwksBurst times
+// plus one per jwksMinInterval, so a flood of made-up kids cannot make us hammer the
+// provider. Concurrent callers share one fetch, and a failed first load is not retried for
+// jwksFailBackoff.
 type keySet struct {
 	c *Client
 
-	mu          sync.Mutex
-	keys        []jose.JSONWebKey
-	loaded      bool
-	lastRefetch time.Time     // last refetch caused by an unknown kid
-	lastErr     error         // error of the last failed fetch
-	lastFailAt  time.Time     // when it failed
-	inflight    chan struct{} // closed when the running fetch ends
+	mu         sync.Mutex
+	keys       []jose.JSONWebKey
+	loaded     bool
+	tried      map[string]time.Time // unknown kids that caused a refetch, and when
+	budget     float64              // refetches left (refills one per jwksMinInterval)
+	budgetAt   time.Time            // when budget was last refilled
+	lastErr    error                // error of the last failed fetch
+	lastFailAt time.Time            // when it failed
+	inflight   chan struct{}        // closed when the running fetch ends
 }
+
+// jwksBurst is how many unknown-kid refetches may happen back to back; afterwards one
+// more is allowed per jwksMinInterval.
+const jwksBurst = 4
+
+// maxTriedKids bounds the memory of kids that already caused a refetch.
+const maxTriedKids = 256
 
 // jwksFailBackoff is how long a failed JWKS load is remembered before the next attempt.
 const jwksFailBackoff = 2 * time.Second
@@ -53,7 +65,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	}
 	kid := jws.Signatures[0].Header.KeyID
 
-	keys, _, err := k.get(ctx, false)
+	keys, _, err := k.get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +74,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		return payload, err
 	}
 	// Unknown kid: maybe the provider rotated its keys.
-	keys, fetched, err := k.get(ctx, true)
+	keys, fetched, err := k.refetchFor(ctx, kid)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +83,90 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	}
 	payload, _, err = verifyWith(jws, keys, kid)
 	return payload, err
+}
+
+// refetchFor reloads the keys for a token whose kid none of them has, unless this kid
+// already caused a refetch within jwksMinInterval or the refetch budget is used up.
+// A fetch already running is joined; if it did not bring the kid, the kid may still
+// have a fetch of its own. fetched reports whether the keys returned are newer than
+// the ones the caller tried.
+func (k *keySet) refetchFor(ctx context.Context, kid string) (keys []jose.JSONWebKey, fetched bool, err error) {
+	joined := false
+	for range 2 {
+		k.mu.Lock()
+		if ch := k.inflight; ch != nil {
+			k.mu.Unlock()
+			if err := waitCh(ctx, ch); err != nil {
+				return nil, false, err
+			}
+			k.mu.Lock()
+			keys, loaded, lastErr := k.keys, k.loaded, k.lastErr
+			k.mu.Unlock()
+			if !loaded {
+				return nil, false, lastErr
+			}
+			joined = true
+			if hasKid(keys, kid) {
+				return keys, true, nil
+			}
+			continue
+		}
+		now := k.c.clock()
+		if t, ok := k.tried[kid]; (ok && now.Sub(t) < k.c.jwksMinInterval) || !k.takeBudget(now) {
+			keys := k.keys
+			k.mu.Unlock()
+			return keys, joined, nil
+		}
+		k.remember(kid, now)
+		return k.fetchLocked(ctx)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys, joined, nil
+}
+
+// takeBudget spends one unknown-kid refetch if any is left. k.mu is held.
+func (k *keySet) takeBudget(now time.Time) bool {
+	if k.budgetAt.IsZero() {
+		k.budget, k.budgetAt = jwksBurst, now
+	}
+	if elapsed := now.Sub(k.budgetAt); elapsed > 0 && k.c.jwksMinInterval > 0 {
+		k.budget = min(jwksBurst, k.budget+float64(elapsed)/float64(k.c.jwksMinInterval))
+		k.budgetAt = now
+	}
+	if k.budget < 1 {
+		return false
+	}
+	k.budget--
+	return true
+}
+
+// remember records that kid caused a refetch, forgetting old entries. k.mu is held.
+func (k *keySet) remember(kid string, now time.Time) {
+	if k.tried == nil {
+		k.tried = make(map[string]time.Time)
+	}
+	if len(k.tried) >= maxTriedKids {
+		for id, t := range k.tried {
+			if now.Sub(t) >= k.c.jwksMinInterval {
+				delete(k.tried, id)
+			}
+		}
+		if len(k.tried) >= maxTriedKids {
+			// Only a flood fills it, and the budget already bounds a flood's fetches.
+			clear(k.tried)
+		}
+	}
+	k.tried[kid] = now
+}
+
+func hasKid(keys []jose.JSONWebKey, kid string) bool {
+	for _, key := range keys {
+		if key.KeyID == kid {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyWith tries the keys matching kid (all keys when kid is empty). known reports
@@ -101,10 +197,9 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 	return nil, false, errNoKey
 }
 
-// get returns the keys, loading them on first use. With refetch it reloads them unless a
-// refetch happened within jwksMinInterval. fetched reports whether the returned keys come
-// from a fetch made (or joined) by this call.
-func (k *keySet) get(ctx context.Context, refetch bool) (keys []jose.JSONWebKey, fetched bool, err error) {
+// get returns the keys, loading them on first use. fetched reports whether the returned
+// keys come from a fetch made (or joined) by this call.
+func (k *keySet) get(ctx context.Context) (keys []jose.JSONWebKey, fetched bool, err error) {
 	k.mu.Lock()
 	if ch := k.inflight; ch != nil {
 		// Join the running fetch.
@@ -119,26 +214,21 @@ func (k *keySet) get(ctx context.Context, refetch bool) (keys []jose.JSONWebKey,
 		}
 		return k.keys, true, nil
 	}
-	now := k.c.clock()
-	switch {
-	case !k.loaded:
-		if k.lastErr != nil && now.Sub(k.lastFailAt) < jwksFailBackoff {
-			err := k.lastErr
-			k.mu.Unlock()
-			return nil, false, err
-		}
-	case !refetch:
+	if k.loaded {
 		keys := k.keys
 		k.mu.Unlock()
 		return keys, false, nil
-	default:
-		if !k.lastRefetch.IsZero() && now.Sub(k.lastRefetch) < k.c.jwksMinInterval {
-			keys := k.keys
-			k.mu.Unlock()
-			return keys, false, nil
-		}
-		k.lastRefetch = now
 	}
+	if k.lastErr != nil && k.c.clock().Sub(k.lastFailAt) < jwksFailBackoff {
+		err := k.lastErr
+		k.mu.Unlock()
+		return nil, false, err
+	}
+	return k.fetchLocked(ctx)
+}
+
+// fetchLocked downloads the keys; it is called with k.mu held and releases it.
+func (k *keySet) fetchLocked(ctx context.Context) (keys []jose.JSONWebKey, fetched bool, err error) {
 	ch := make(chan struct{})
 	k.inflight = ch
 	k.mu.Unlock()

@@ -27,11 +27,14 @@ type Tokens struct {
 	Scopes []string
 	// Region from the access token's `ou_code`, lower-cased ("na", "eu", "cn"); "" if unknown.
 	Region string
+	// ProviderTime is the provider's clock when it answered (its Date
+	// header); zero when it sent none.
+	ProviderTime time.Time
 }
 
 // Exchange redeems an authorization code (with the PKCE verifier and `audience`; "" →
 // the default audience, see SendsAudience). It does not retry: codes are single use. The
-// ID token is returned unverified; call VerifyIDToken.
+// ID token is returned unverified; call VerifyExchangedIDToken.
 func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) (*Tokens, error) {
 	const op = "exchange"
 	s, err := c.ensureReady(ctx, op)
@@ -44,6 +47,9 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) 
 	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
 	if audience != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("audience", audience))
+	}
+	if err := c.spendTokenBudget(op); err != nil {
+		return nil, err
 	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, c.http)
 	tok, err := s.oauth.Exchange(octx, code, opts...)
@@ -61,6 +67,16 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, audience string) 
 	scope, _ := tok.Extra("scope").(string)
 	c.fillFromAccessToken(t, scope)
 	return t, nil
+}
+
+// spendTokenBudget takes one call from the token endpoint budget, or says when to retry.
+func (c *Client) spendTokenBudget(op string) error {
+	ok, wait := c.tokenBudget.Allow()
+	if ok {
+		return nil
+	}
+	wait = (wait + time.Second - 1).Truncate(time.Second) // whole seconds, rounded up, for Retry-After
+	return &Error{Kind: KindTransient, Op: op, RetryAfter: wait, Err: ErrTokenBudget}
 }
 
 // mapOAuthError turns an error of x/oauth2 into an *Error without copying response bodies.
@@ -125,7 +141,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, prevIss, prevSub str
 		t.RefreshToken = refreshToken
 	}
 	if t.IDToken != "" {
-		claims, err := c.verifyIDToken(ctx, op, t.IDToken)
+		claims, err := c.verifyIDToken(ctx, op, t.IDToken, t.ProviderTime)
 		if err != nil {
 			return nil, err
 		}
@@ -202,6 +218,12 @@ func (c *Client) tokenRequest(ctx context.Context, op string, s *state, form url
 	body := form.Encode()
 	var last error
 	for attempt := 1; ; attempt++ {
+		if err := c.spendTokenBudget(op); err != nil {
+			if last != nil {
+				return nil, last // the budget ends the retries; report what Tesla said
+			}
+			return nil, err
+		}
 		t, err := c.tokenOnce(ctx, op, s.tokenURL, authorization, body)
 		if err == nil {
 			return t, nil
@@ -266,6 +288,9 @@ func (c *Client) tokenOnce(ctx context.Context, op, tokenURL, authorization, bod
 		return nil, &Error{Kind: KindInvalid, Op: op, Err: fmt.Errorf("unexpected token_type %q", sanitizeCode(tr.TokenType))}
 	}
 	t := &Tokens{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, IDToken: tr.IDToken}
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		t.ProviderTime = d
+	}
 	if secs := parseExpiresIn(tr.ExpiresIn); secs > 0 {
 		t.Expiry = c.now().Add(time.Duration(secs) * time.Second)
 	}

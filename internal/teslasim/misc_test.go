@@ -240,3 +240,26 @@ func TestHandlerWithoutStart(t *testing.T) {
 		t.Errorf("defaults: %+v", c)
 	}
 }
+
+// TestDateHeaderFollowsClock: every answer carries the simulator's clock as
+// its Date, so a separately running service sees the provider's time move
+// when the clock is advanced; a running clock follows real time.
+func TestDateHeaderFollowsClock(t *testing.T) {
+	t.Parallel()
+	s := newSim(t)
+	s.Clock().Advance(72 * time.Hour)
+	res, err := http.Get(s.DiscoveryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	d, err := http.ParseTime(res.Header.Get("Date"))
+	if err != nil || d.Sub(s.Clock().Now()).Abs() > time.Second {
+		t.Fatalf("Date %q, clock %v", res.Header.Get("Date"), s.Clock().Now())
+	}
+	c := NewRunningClock()
+	c.Advance(time.Hour)
+	if got := time.Until(c.Now()); got < 59*time.Minute || got > 61*time.Minute || c.Offset() != time.Hour {
+		t.Fatalf("running clock: %v ahead, offset %v", got, c.Offset())
+	}
+}

@@ -153,7 +153,7 @@ func (s *Sim) Start(addr string) error {
 	}
 	s.baseURL = "http://" + ln.Addr().String()
 	s.srv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.withDate(s.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
@@ -184,7 +184,17 @@ func (s *Sim) Close() error {
 
 // Handler returns the whole simulator as one handler. When the Sim was not
 // started with Start, URLs in its answers are derived from each request's Host.
-func (s *Sim) Handler() http.Handler { return s.mux }
+func (s *Sim) Handler() http.Handler { return s.withDate(s.mux) }
+
+// withDate sends the simulator's clock as the Date header, as a real
+// server sends its own: after the clock is advanced, a separately running
+// service sees that the provider's time moved, and checks `iat` against it.
+func (s *Sim) withDate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
+		h.ServeHTTP(w, r)
+	})
+}
 
 // URL is the base URL after Start, e.g. "http://127.0.0.1:41234" (no trailing slash).
 func (s *Sim) URL() string {

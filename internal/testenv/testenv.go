@@ -27,6 +27,7 @@ import (
 	"teslalink/internal/oidc"
 	"teslalink/internal/owner"
 	"teslalink/internal/pgtest"
+	"teslalink/internal/ratelimit"
 	"teslalink/internal/seal"
 	"teslalink/internal/teslasim"
 	"teslalink/internal/tokencache"
@@ -55,6 +56,13 @@ type Options struct {
 	Provider *Provider
 	// NoCache runs without the token cache (every API request reads the database).
 	NoCache bool
+	// TrustProxy is TRUST_PROXY: client IP from X-Forwarded-For, and an
+	// upstream X-Request-Id recorded in the log.
+	TrustProxy bool
+	// ConnectPerMinute and APIPerSecond are the rate limits (0: none).
+	ConnectPerMinute, APIPerSecond int
+	// TokenBudget limits calls to the simulator's token endpoint (nil: none).
+	TokenBudget *ratelimit.Bucket
 	// ReturnURLs is the link sessions' return-URL allowlist; nil allows
 	// loopback URLs, as `web dev` does. &linksession.Allowlist{} allows none.
 	ReturnURLs *linksession.Allowlist
@@ -158,7 +166,7 @@ func New(t testing.TB, opts Options) *Env {
 			// Explicit: the simulator is not on a Tesla host but requires `audience`.
 			Audience:       e.Sim.RegionBaseURL("na"),
 			RegionBaseURLs: map[string]string{"na": e.Sim.RegionBaseURL("na"), "eu": e.Sim.RegionBaseURL("eu"), "cn": e.Sim.RegionBaseURL("cn")},
-			Logger:         logger.With("component", "oidc"), Now: now,
+			Logger:         logger.With("component", "oidc"), Now: now, TokenBudget: opts.TokenBudget,
 		})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -182,7 +190,8 @@ func New(t testing.TB, opts Options) *Env {
 		OfferedScopes: OptionalScopes, DefaultScopes: []string{"user_data", "vehicle_device_data"},
 		SessionKeys: [][]byte{sessKey}, TokenKeys: e.Keys, RefreshMargin: opts.RefreshMargin,
 		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
-		TokenCacheBytes: cacheBytes,
+		TokenCacheBytes: cacheBytes, TrustedProxies: opts.TrustProxy,
+		ConnectPerMinute: opts.ConnectPerMinute, APIPerSecond: opts.APIPerSecond,
 		// Tests flush usage themselves; keep-alive and cleanup run when a test calls them.
 		UsageFlush: time.Hour, Logger: logger, ReturnURLs: allow, LinkSessionTTL: opts.LinkSessionTTL,
 	}, store, e.Tesla)
