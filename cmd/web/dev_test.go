@@ -122,7 +122,7 @@ type devRun struct {
 	apiKey string
 	// metricsURL is where web dev serves /metrics (from its log).
 	metricsURL string
-	done   chan error
+	done       chan error
 }
 
 var psqlRe = regexp.MustCompile(`psql "([^"]+)"`)
