@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -83,7 +84,9 @@ type Config struct {
 	RefreshMargin   time.Duration
 	UsageFlush      time.Duration
 	KeepAliveAge    time.Duration
-	TokenCacheBytes int // 0 turns the token cache off
+	KeepAliveRate   float64 // keep-alive refreshes per second, across all instances
+	WebhookPrivate  bool    // allow webhook targets on private and loopback addresses
+	TokenCacheBytes int     // 0 turns the token cache off
 	// ReturnURLs is LINK_RETURN_URLS (nil when unset); ReturnLoopback also
 	// allows loopback return URLs (`web dev`).
 	ReturnURLs     *linksession.Allowlist
@@ -234,6 +237,16 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	errs.add("TOKEN_CACHE_MB", err)
 	c.TokenCacheBytes = int(mb) << 20
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
+	if c.KeepAliveRate, err = strconv.ParseFloat(e.get("KEEPALIVE_RATE", "1"), 64); err != nil ||
+		c.KeepAliveRate <= 0 || c.KeepAliveRate > 1000 || math.IsNaN(c.KeepAliveRate) {
+		errs = append(errs, &configError{"KEEPALIVE_RATE", "must be a number of refreshes per second above 0 and at most 1000, e.g. 2 or 0.5"})
+	}
+	switch v := e.get("WEBHOOK_ALLOW_PRIVATE", "false"); v {
+	case "true", "false":
+		c.WebhookPrivate = v == "true"
+	default:
+		errs = append(errs, &configError{"WEBHOOK_ALLOW_PRIVATE", "must be true or false"})
+	}
 	for _, v := range []struct {
 		name string
 		def  int32

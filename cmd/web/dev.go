@@ -28,6 +28,10 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, ok := lookup("LOG_FORMAT"); !ok {
 		lookup = withDefault(lookup, "LOG_FORMAT", "text")
 	}
+	if _, ok := lookup("WEBHOOK_ALLOW_PRIVATE"); !ok {
+		// A receiver on this machine is the usual way to try webhooks.
+		lookup = withDefault(lookup, "WEBHOOK_ALLOW_PRIVATE", "true")
+	}
 	cfg, err := loadConfig(lookup)
 	if err != nil {
 		return err

@@ -143,7 +143,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		CanonicalHost: cfg.CanonicalHost, ConnectPerMinute: cfg.ConnectPerMinute, APIPerSecond: cfg.APIPerSecond,
 		RefreshMargin: cfg.RefreshMargin, SessionIdle: cfg.SessionIdle,
 		SessionMaxAge: cfg.SessionMaxAge, TokenCacheBytes: cfg.TokenCacheBytes, UsageFlush: cfg.UsageFlush,
-		KeepAliveInterval: time.Hour, KeepAliveAge: cfg.KeepAliveAge, CleanupInterval: 10 * time.Minute,
+		Jobs: true, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate, WebhookAllowPrivate: cfg.WebhookPrivate,
 		ActivityRetention: cfg.ActivityRetention, Logger: logger,
 		ReturnURLs: returnURLs(cfg), LinkSessionTTL: cfg.LinkSessionTTL, LinkCountInterval: linkCountInterval(cfg),
 	}, store, tesla)

@@ -1,7 +1,7 @@
 // Package app wires teslalink once: from a store, a Tesla client and the
 // operator's settings it builds the link service, the owner sessions, the
 // usage recorder, the token cache and the HTTP handlers, and it owns the
-// background loops. `web serve`, `web dev` and the tests all use it, so the
+// background work (loops, and River jobs: see internal/jobs). `web serve`, `web dev` and the tests all use it, so the
 // tests exercise the production wiring.
 package app
 
@@ -13,8 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"teslalink/internal/db"
 	"teslalink/internal/handlers"
+	"teslalink/internal/jobs"
 	"teslalink/internal/link"
 	"teslalink/internal/linksession"
 	"teslalink/internal/metrics"
@@ -24,6 +27,7 @@ import (
 	"teslalink/internal/session"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
+	"teslalink/internal/webhook"
 )
 
 // Config is everything the app needs besides its store and Tesla client.
@@ -58,19 +62,28 @@ type Config struct {
 	TokenCacheBytes int
 	// UsageFlush is how often token-use attribution is written; 0: 10 seconds.
 	UsageFlush time.Duration
-	// KeepAliveInterval is how often links with an old refresh token are
-	// refreshed in the background; 0 turns the keep-alive loop off.
+	// Jobs makes Start work this instance's share of the background jobs
+	// (River: webhook deliveries, keep-alive, cleanup). Without it, jobs are
+	// still enqueued with every change, for any instance that works them.
+	Jobs bool
+	// KeepAliveInterval is how often a keep-alive round starts; 0: every minute.
 	KeepAliveInterval time.Duration
-	KeepAliveAge      time.Duration // refresh tokens older than this are renewed
+	KeepAliveAge      time.Duration // refresh tokens older than this are renewed; 0: 720h
+	KeepAliveRate     float64       // keep-alive refreshes per second across all instances; 0: 1
 	// ReturnURLs is where link sessions may send owners back
 	// (LINK_RETURN_URLS); nil or empty refuses every link session.
 	ReturnURLs *linksession.Allowlist
 	// LinkSessionTTL is how long a link session URL works; 0: 30 minutes.
 	LinkSessionTTL time.Duration
 
-	// CleanupInterval is how often expired sessions and login states are
-	// deleted; 0 turns the cleanup loop off.
+	// CleanupInterval is how often expired sessions, login states, link
+	// sessions, old activity and old webhook events are deleted; 0: every
+	// 10 minutes.
 	CleanupInterval time.Duration
+	// WebhookAllowPrivate allows webhook targets on private and loopback addresses.
+	WebhookAllowPrivate bool
+	WebhookTimeout      time.Duration   // per delivery attempt; 0: 10 seconds
+	RetrySchedule       []time.Duration // webhook retries; nil: about a day
 	// ActivityRetention is how long owners' activity is kept (deleted hourly
 	// when CleanupInterval is set); zero: 13 months.
 	ActivityRetention owner.Retention
@@ -90,6 +103,7 @@ type App struct {
 	Sessions *session.Store
 	Usage    *usage.Recorder
 	Cache    *tokencache.Cache // nil when TokenCacheBytes is 0
+	Jobs     *jobs.Runner
 	// LinkSessions runs the team's link sessions.
 	LinkSessions *linksession.Service
 	Server       *handlers.Server
@@ -148,9 +162,22 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	a.Usage = usage.New(store, flush, logger.With("component", "usage"))
 	a.LinkSessions = linksession.New(linksession.Config{Store: store, Allowlist: cfg.ReturnURLs, TTL: cfg.LinkSessionTTL,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, Now: cfg.Now,
-		Logger: logger.With("component", "linksession")})
+		Logger: logger.With("component", "linksession"),
+		// link.created (first claim) or link.updated (external_ref rebound),
+		// written in the claim's transaction like every link event.
+		OnClaim: func(ctx context.Context, tx pgx.Tx, _ *db.LinkSession, c *db.Claim) error {
+			return a.Jobs.LinkEvent(ctx, tx, db.LinkEvent{Type: c.Event, At: c.Link.UpdatedAt, Link: c.Link})
+		}})
 	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
 		Now: cfg.Now})
+	a.Jobs, err = jobs.New(jobs.Config{Store: store, Links: a.Links, Logger: logger.With("component", "jobs"),
+		Sender:        webhook.NewSender(webhook.SenderOptions{AllowPrivate: cfg.WebhookAllowPrivate, Timeout: cfg.WebhookTimeout}),
+		RetrySchedule: cfg.RetrySchedule, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate,
+		KeepAliveEvery: cfg.KeepAliveInterval, CleanupEvery: cfg.CleanupInterval, Now: cfg.Now,
+		Cleanups: []jobs.Cleanup{{Name: "owner activity", Run: a.Owners.CleanupActivity}}})
+	if err != nil {
+		return nil, err
+	}
 	a.Server = handlers.New(handlers.Config{
 		ServiceName: cfg.ServiceName, PublicURL: cfg.PublicURL, SecureCookies: !cfg.InsecureCookies,
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
@@ -165,8 +192,9 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 func (a *App) Handler() http.Handler { return a.Server.Handler() }
 
 // Start runs the background loops until Stop: Tesla discovery (until it
-// succeeds), the token cache's change listener, the usage flusher, the
-// keep-alive refreshes and the cleanup of expired rows. ctx only carries
+// succeeds), the token cache's change listener, the usage flusher, and
+// (with Config.Jobs) the River jobs: webhook deliveries, keep-alive
+// refreshes and the cleanup of expired rows. ctx only carries
 // values; the loops end with Stop.
 func (a *App) Start(ctx context.Context) {
 	a.mu.Lock()
@@ -183,15 +211,14 @@ func (a *App) Start(ctx context.Context) {
 	if a.Cache != nil {
 		a.spawn(func() { a.Cache.Run(bg, a.Store) })
 	}
-	if a.cfg.KeepAliveInterval > 0 {
-		a.spawn(func() { a.Links.RunKeepAlive(bg, a.cfg.KeepAliveInterval, a.cfg.KeepAliveAge) })
+	if a.cfg.Jobs {
+		if err := a.Jobs.Start(bg); err != nil {
+			// Only a configuration mistake can fail here (caught by the tests).
+			a.log.Error("background jobs did not start", "error", err)
+		}
 	}
 	if a.cfg.LinkCountInterval > 0 {
 		a.spawn(func() { a.Metrics.RunLinkCounts(bg, a.cfg.LinkCountInterval) })
-	}
-	if a.cfg.CleanupInterval > 0 {
-		a.spawn(func() { cleanupLoop(bg, a.Store, a.cfg.CleanupInterval, a.log) })
-		a.spawn(func() { a.Owners.RunCleanup(bg, time.Hour) })
 	}
 }
 
@@ -209,24 +236,11 @@ func (a *App) Stop() {
 	if stop == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.Jobs.Stop(ctx); err != nil {
+		a.log.Warn("background jobs did not stop cleanly; unfinished ones run again on the next start", "error", err)
+	}
 	stop()
 	a.wg.Wait()
-}
-
-// cleanupLoop deletes expired sessions and consumed login states now and then.
-func cleanupLoop(ctx context.Context, store *db.Store, every time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if n, err := store.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			logger.Warn("cleanup failed", "error", err)
-		} else if n > 0 {
-			logger.Info("expired sessions removed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

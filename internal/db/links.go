@@ -165,6 +165,11 @@ func (s *Store) SaveLink(ctx context.Context, g LinkGrant, seal func(linkID stri
 		if err := addAudit(ctx, tx, ev); err != nil {
 			return err
 		}
+		for _, ev := range saveEvents(inserted, prevStatus, prevScopes, g.GrantedScopes) {
+			if err := s.emit(ctx, tx, ev, linkID, ""); err != nil {
+				return err
+			}
+		}
 		link, err = scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1`, linkID))
 		return err
 	})
@@ -248,8 +253,11 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 		if !sameScopes(l.GrantedScopes, out.GrantedScopes) {
 			// Changed on Tesla's consent page; a refresh is where we learn it.
 			added, removed := scopeDiff(l.GrantedScopes, out.GrantedScopes)
-			return addAudit(ctx, tx, AuditEvent{OwnerID: out.OwnerID, LinkID: id, Actor: "tesla", Action: ActionScopesChanged,
-				Detail: map[string]any{"granted_scopes": nonNil(out.GrantedScopes), "added": added, "removed": removed}})
+			if err := addAudit(ctx, tx, AuditEvent{OwnerID: out.OwnerID, LinkID: id, Actor: "tesla", Action: ActionScopesChanged,
+				Detail: map[string]any{"granted_scopes": nonNil(out.GrantedScopes), "added": added, "removed": removed}}); err != nil {
+				return err
+			}
+			return s.emit(ctx, tx, EventLinkUpdated, id, "")
 		}
 		return nil
 	})
@@ -274,8 +282,11 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id, reason string, refusedT
 		if err != nil {
 			return fmt.Errorf("mark needs_reauth: %w", err)
 		}
-		return addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: ActionNeedsReauth,
-			Detail: map[string]any{"reason": reason}})
+		if err := addAudit(ctx, tx, AuditEvent{OwnerID: ownerID, LinkID: id, Actor: "system", Action: ActionNeedsReauth,
+			Detail: map[string]any{"reason": reason}}); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, EventLinkReauthRequired, id, "")
 	})
 }
 
@@ -305,7 +316,14 @@ func (s *Store) RevokeLink(ctx context.Context, id, actor string) (*Link, error)
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE owner_id = $1`, l.OwnerID); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
-		return addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: ActionRevoked})
+		if err := addAudit(ctx, tx, AuditEvent{OwnerID: l.OwnerID, LinkID: id, Actor: actor, Action: ActionRevoked}); err != nil {
+			return err
+		}
+		by := "team"
+		if actor == "owner" {
+			by = "owner"
+		}
+		return s.emit(ctx, tx, EventLinkRevoked, id, by)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke link: %w", err)
@@ -370,4 +388,20 @@ func (s *Store) AuditForLink(ctx context.Context, linkID string) ([]AuditEvent, 
 		err := r.Scan(&ev.At, &ev.OwnerID, &ev.LinkID, &ev.Actor, &ev.Action, &ev.Detail)
 		return ev, err
 	})
+}
+
+// saveEvents tells which events a login that stored a link causes, given
+// the link before it (prevStatus "" when there was none).
+func saveEvents(inserted bool, prevStatus string, prevScopes, granted []string) []string {
+	switch {
+	case inserted || prevStatus == "" || prevStatus == StatusRevoked:
+		return []string{EventLinkCreated}
+	case prevStatus == StatusNeedsReauth && sameScopes(prevScopes, granted):
+		return []string{EventLinkRecovered}
+	case prevStatus == StatusNeedsReauth:
+		return []string{EventLinkRecovered, EventLinkUpdated}
+	case !sameScopes(prevScopes, granted):
+		return []string{EventLinkUpdated}
+	}
+	return nil // the same grant again: nothing the team needs to hear
 }

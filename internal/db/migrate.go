@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"teslalink/migrations"
 )
@@ -62,6 +65,22 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 			return applied, fmt.Errorf("migrate: apply %s: %w", version, err)
 		}
 		applied = append(applied, version)
+	}
+	// River's tables (the job queue of background work) come from River's
+	// own migrator, under the same lock: an upgrade of River brings its new
+	// migrations with it. They are reported as river_NNN.
+	migrator, err := rivermigrate.New(riverpgxv5.New(s.pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return applied, fmt.Errorf("migrate: river: %w", err)
+	}
+	// Each River version in its own transaction (one adds an enum value
+	// that a later one uses, which PostgreSQL allows only after a commit).
+	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return applied, fmt.Errorf("migrate: river: %w", err)
+	}
+	for _, v := range res.Versions {
+		applied = append(applied, fmt.Sprintf("river_%03d", v.Version))
 	}
 	return applied, nil
 }

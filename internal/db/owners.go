@@ -71,11 +71,14 @@ type Erased struct {
 	Activity int
 	// Usage counts the per-API-client attribution rows deleted.
 	Usage int
+	// WebhookEvents counts the link events deleted (with their deliveries).
+	WebhookEvents int
 }
 
 // EraseOwner deletes an owner and everything stored about them, in one
 // transaction: their links with the token ciphertexts, the usage
-// attribution, their sessions, their activity and the owner row itself.
+// attribution, their sessions, their activity, the webhook events about
+// their links and the owner row itself.
 // The links' deletion notifies every instance's token cache.
 func (s *Store) EraseOwner(ctx context.Context, ownerID int64) (*Erased, error) {
 	var out Erased
@@ -118,6 +121,9 @@ func (s *Store) EraseOwner(ctx context.Context, ownerID int64) (*Erased, error) 
 			{&out.Activity, `DELETE FROM activity WHERE owner_id = $1 OR link_id IN (SELECT id FROM links WHERE owner_id = $1)`},
 			{&out.Usage, `DELETE FROM link_usage WHERE link_id IN (SELECT id FROM links WHERE owner_id = $1)`},
 			{&out.Sessions, `DELETE FROM sessions WHERE owner_id = $1`},
+			// Webhook events carry the link as the API showed it (email
+			// included); undelivered ones are dropped with them.
+			{&out.WebhookEvents, `DELETE FROM webhook_events WHERE link_id IN (SELECT id FROM links WHERE owner_id = $1)`},
 			{&links, `DELETE FROM links WHERE owner_id = $1`},
 			{&owners, `DELETE FROM owners WHERE id = $1`},
 		} {

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -54,27 +53,6 @@ func (s *Store) ResealLink(ctx context.Context, id string, fn func(l *Link) (*Se
 		}
 		return nil
 	})
-}
-
-// StaleLinkIDs lists active links not refreshed since before cutoff, in id
-// order after afterID (keyset pagination), so a background job can keep
-// their refresh tokens alive and a link that keeps failing cannot hold up
-// the others.
-func (s *Store) StaleLinkIDs(ctx context.Context, cutoff time.Time, afterID string, limit int) ([]string, error) {
-	if afterID == "" {
-		afterID = "00000000-0000-0000-0000-000000000000"
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id::text FROM links
-		WHERE status = 'active' AND coalesce(refreshed_at, linked_at) < $1 AND id > $2::uuid
-		ORDER BY id LIMIT $3`, cutoff, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list stale links: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list stale links: %w", err)
-	}
-	return ids, nil
 }
 
 // TokenKeyIDs lists the ids of every key that sealed a stored token.

@@ -22,7 +22,8 @@ var (
 
 // Store is the database layer.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	events EventSink // nil: no events recorded
 }
 
 // Open connects to PostgreSQL. It does not wait for the server: an
@@ -52,6 +53,10 @@ func ParseURL(url string) (*pgxpool.Config, error) {
 	}
 	return cfg, nil
 }
+
+// Pool is the connection pool, for River's driver: background jobs are
+// enqueued and fetched in this database.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }

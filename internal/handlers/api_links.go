@@ -10,56 +10,14 @@ import (
 
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
+	"teslalink/internal/link"
 	"teslalink/internal/linksession"
 )
 
-// apiLink is a link as the API shows it: never any token.
-type apiLink struct {
-	ID              string     `json:"id"`
-	OwnerSub        string     `json:"owner_sub"`
-	OwnerEmail      string     `json:"owner_email"`
-	Status          string     `json:"status"`
-	StatusReason    string     `json:"status_reason"`
-	StatusChangedAt time.Time  `json:"status_changed_at"`
-	Region          string     `json:"region"`
-	GrantedScopes   []string   `json:"granted_scopes"`
-	RequestedScopes []string   `json:"requested_scopes"`
-	LinkedAt        time.Time  `json:"linked_at"`
-	RefreshedAt     *time.Time `json:"refreshed_at"`
-	LastUsedAt      *time.Time `json:"last_used_at"`
-	RevokedAt       *time.Time `json:"revoked_at"`
-	ExternalRef     *string    `json:"external_ref"`
-	APIClient       *string    `json:"api_client"`
-}
+// apiLink is a link as the API shows it (the same view webhooks send).
+type apiLink = link.View
 
-func toAPILink(l *db.Link, lastUsed time.Time) apiLink {
-	nonNil := func(s []string) []string {
-		if s == nil {
-			return []string{}
-		}
-		return s
-	}
-	return apiLink{ID: l.ID, OwnerSub: l.OwnerSub, OwnerEmail: l.OwnerEmail, Status: l.Status, StatusReason: l.StatusReason,
-		StatusChangedAt: l.StatusChangedAt.UTC(), Region: l.Region, GrantedScopes: nonNil(l.GrantedScopes),
-		RequestedScopes: nonNil(l.RequestedScopes), LinkedAt: l.LinkedAt.UTC(), RefreshedAt: timePtr(l.RefreshedAt),
-		LastUsedAt: timePtr(lastUsed), RevokedAt: timePtr(l.RevokedAt), ExternalRef: strPtr(l.ExternalRef),
-		APIClient: strPtr(l.APIClient)}
-}
-
-func strPtr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
+func toAPILink(l *db.Link, lastUsed time.Time) apiLink { return link.ViewOf(l, lastUsed) }
 
 // linkList is one page of GET /api/v1/links.
 type linkList struct {

@@ -152,11 +152,12 @@ func TestKeepAliveRefreshesIdleLinks(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	ctx := context.Background()
 	a := linked(t, e, "a@example.com")
-	if n, err := e.Links.KeepAlive(ctx, 30*24*time.Hour, 10); err != nil || n != 0 {
+	opts := link.KeepAliveOptions{MaxAge: 30 * 24 * time.Hour, Rate: 1000}
+	if n, err := e.Links.KeepAlive(ctx, opts); err != nil || n != 0 {
 		t.Fatalf("fresh link refreshed: %d %v", n, err)
 	}
 	e.Sim.Clock().Advance(31 * 24 * time.Hour)
-	if n, err := e.Links.KeepAlive(ctx, 30*24*time.Hour, 10); err != nil || n != 1 {
+	if n, err := e.Links.KeepAlive(ctx, opts); err != nil || n != 1 {
 		t.Fatalf("keep-alive: %d %v", n, err)
 	}
 	if e.Sim.Calls("token.refresh_token") != 1 {

@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -22,6 +23,7 @@ import (
 
 	"teslalink/internal/app"
 	"teslalink/internal/db"
+	"teslalink/internal/jobs"
 	"teslalink/internal/link"
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
@@ -56,6 +58,19 @@ type Options struct {
 	Provider *Provider
 	// NoCache runs without the token cache (every API request reads the database).
 	NoCache bool
+	// Jobs starts this instance's background jobs (webhook deliveries,
+	// keep-alive, cleanup). Without it, jobs are still enqueued (events are
+	// recorded with every change) but this instance works none of them.
+	Jobs bool
+	// RetrySchedule is the webhook retry schedule; nil: 50 ms between tries.
+	RetrySchedule []time.Duration
+	// WebhookStrict refuses private and loopback webhook targets, as
+	// production does; by default tests allow them (receivers are on loopback).
+	WebhookStrict bool
+	KeepAliveAge  time.Duration // TOKEN_KEEPALIVE_AGE; 0: 720h
+	KeepAliveRate float64       // KEEPALIVE_RATE; 0: 1000 a second
+	// KeepAliveEvery is how often a keep-alive round starts; 0: every 200 ms.
+	KeepAliveEvery time.Duration
 	// TrustProxy is TRUST_PROXY: client IP from X-Forwarded-For, and an
 	// upstream X-Request-Id recorded in the log.
 	TrustProxy bool
@@ -92,6 +107,7 @@ type Env struct {
 	LinkSessions *linksession.Service
 	Usage        *usage.Recorder
 	Cache        *tokencache.Cache // nil with Options.NoCache
+	Jobs         *jobs.Runner
 	Keys         *seal.Keyring
 	KeySpec      string
 	Logs         *LogBuffer
@@ -180,6 +196,10 @@ func New(t testing.TB, opts Options) *Env {
 	if opts.NoCache {
 		cacheBytes = 0
 	}
+	retry := opts.RetrySchedule
+	if retry == nil {
+		retry = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
+	}
 	allow := opts.ReturnURLs
 	if allow == nil {
 		allow = linksession.LoopbackAllowlist(nil)
@@ -192,16 +212,23 @@ func New(t testing.TB, opts Options) *Env {
 		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
 		TokenCacheBytes: cacheBytes, TrustedProxies: opts.TrustProxy,
 		ConnectPerMinute: opts.ConnectPerMinute, APIPerSecond: opts.APIPerSecond,
-		// Tests flush usage themselves; keep-alive and cleanup run when a test calls them.
+		// Tests flush usage themselves; background jobs run when a test asks (Options.Jobs, StartJobs).
 		UsageFlush: time.Hour, Logger: logger, ReturnURLs: allow, LinkSessionTTL: opts.LinkSessionTTL,
+		RetrySchedule:       retry,
+		WebhookAllowPrivate: !opts.WebhookStrict, WebhookTimeout: 2 * time.Second,
+		KeepAliveAge: opts.KeepAliveAge, KeepAliveRate: cmp.Or(opts.KeepAliveRate, 1000),
+		KeepAliveInterval: cmp.Or(opts.KeepAliveEvery, 200*time.Millisecond),
 	}, store, e.Tesla)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Links, e.Owners, e.Usage, e.Cache = e.App.Links, e.App.Owners, e.App.Usage, e.App.Cache
+	e.Links, e.Owners, e.Usage, e.Cache, e.Jobs = e.App.Links, e.App.Owners, e.App.Usage, e.App.Cache, e.App.Jobs
 	e.LinkSessions = e.App.LinkSessions
 	e.App.Start(context.Background())
 	t.Cleanup(e.App.Stop)
+	if opts.Jobs {
+		e.StartJobs()
+	}
 	e.Server.Config.Handler = e.App.Handler()
 	if opts.PlainHTTP {
 		e.Server.Start()
@@ -210,6 +237,24 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	t.Cleanup(e.Server.Close)
 	return e
+}
+
+// StartJobs starts this instance's background jobs; they stop when the
+// test ends or at StopJobs.
+func (e *Env) StartJobs() {
+	e.T.Helper()
+	if err := e.Jobs.Start(context.Background()); err != nil {
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(e.StopJobs)
+}
+
+// StopJobs stops this instance's background jobs, as a crash or a stop
+// would: jobs not yet worked stay queued in the database.
+func (e *Env) StopJobs() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.Jobs.Stop(ctx) //nolint:errcheck // stopping twice is fine
 }
 
 // LogBuffer collects everything the service logged; safe for concurrent use.

@@ -1,0 +1,30 @@
+package webhook
+
+import (
+	"encoding/json"
+	"time"
+
+	"teslalink/internal/db"
+	"teslalink/internal/link"
+)
+
+// Payload is the body of every webhook request.
+type Payload struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Data      `json:"data"`
+}
+
+// Data is the link as the API shows it, plus who revoked it (link.revoked).
+type Data struct {
+	link.View
+	RevokedBy string `json:"revoked_by,omitempty"` // "owner" or "team"
+}
+
+// Body renders an event's payload. It carries the link's public fields
+// only: the view never holds a token.
+func Body(ev db.LinkEvent) ([]byte, error) {
+	v := link.ViewOf(ev.Link, time.Time{})
+	v.LastUsedAt = nil // attribution is batched in memory; the API has the current value
+	return json.Marshal(Payload{Type: ev.Type, Timestamp: ev.At.UTC(), Data: Data{View: v, RevokedBy: ev.RevokedBy}})
+}
