@@ -26,8 +26,10 @@ import (
 // service uses her link, her account page lists it with the time; the
 // downloaded file holds her data and no token; the erase asks once more,
 // says what it deleted, links to Tesla's page, and leaves nothing behind.
+//
+// It runs alone, not beside the other browser tests (each walk has a fixed
+// time budget, and several Chromiums at once share two cores).
 func TestBrowserActivityAndDataRights(t *testing.T) {
-	t.Parallel()
 	execPath := findBrowser(t)
 	e := testenv.New(t, testenv.Options{})
 	shots := newShotSaver(t)

@@ -25,9 +25,7 @@ const maxActivityPage = 10000
 func accountPageParam(c echo.Context) (int, error) {
 	for name := range c.QueryParams() {
 		if name != "page" {
-			return 0, apperr.Newf(apperr.UnknownParameter,
-				"The account page does not take the parameter “"+truncate(name, 40)+"”. Open your account page again.",
-				errors.New("unknown account parameter"))
+			return 0, apperr.New(apperr.UnknownParameter, errors.New("unknown account parameter "+truncate(name, 40)))
 		}
 	}
 	vs := c.QueryParams()["page"]

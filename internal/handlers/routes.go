@@ -35,6 +35,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/account/delete", s.deleteConfirm)
 	e.POST("/account/delete", s.deleteAll)
 	e.POST("/logout", s.logout)
+	e.POST("/language", s.setLanguage)
 
 	// Link sessions: a team's app sends an owner here to connect (the id is the session's).
 	e.GET("/link/:id", s.linkSessionPage, s.linkSessionsOn)

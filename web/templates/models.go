@@ -19,6 +19,9 @@ type Base struct {
 	SignedIn bool
 	// CSRFToken is put in a hidden "csrf" input of every form.
 	CSRFToken string
+	// Path is where the language switcher returns to (this page's path and
+	// query); empty returns to "/".
+	Path string
 	// TeslaReachable false shows a calm "Tesla can't be reached right now" banner.
 	// The zero value shows the banner: set it on every page.
 	TeslaReachable bool

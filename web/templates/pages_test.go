@@ -115,7 +115,7 @@ func TestPageContent(t *testing.T) {
 			`data-client="fleet-dashboard"`, `5 minutes ago`, `Yesterday`,
 			`href="/connect?relink=1"`, `href="/account/revoke"`, `action="/logout"`,
 			`<li data-kind="used">`, `Used by fleet-dashboard`, `12 times that day.`, `Permissions changed on Tesla&#39;s page`,
-			`No longer sharing Vehicle location.`, `Now sharing Vehicle commands; no longer sharing Energy data.`,
+			`No longer sharing Vehicle location.`, `Now sharing Vehicle commands. No longer sharing Energy data.`,
 			`Access revoked by charging-scheduler`, `Access revoked by you`, `Sharing: Profile, Vehicle data, Vehicle location`,
 			`The sign-in expired, or your Tesla password changed.`,
 			`href="/account#activity-section" rel="prev"`, `href="/account?page=3#activity-section" rel="next"`, `Page 2`,

@@ -103,7 +103,7 @@ func samplePages() map[string]templ.Component {
 		"deleted": Deleted(DeletedPage{Base: sampleBase("Everything is deleted", false), Links: 1, Tokens: 2, Sessions: 1, Activity: 57,
 			TeslaRevokeURL: "https://auth.tesla.com/user/revoke/consent?revoke_client_id=abc&back_url=https%3A%2F%2Fexample.com%2F"}),
 		"error": Error(ErrorPage{Base: sampleBase("You did not allow access", false), Status: 403,
-			Heading: "You did not allow access", Message: "Tesla says you chose not to connect your account. Nothing was shared.",
+			Heading: "You did not allow access", Message: "You chose not to share your Tesla account, so nothing was linked. You can connect whenever you like.",
 			RetryURL: "/connect", Reference: "k3x9q2"}),
 	}
 }
