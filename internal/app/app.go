@@ -144,7 +144,8 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	a.Metrics = metrics.New(store, cacheStats, logger.With("component", "metrics"))
 	a.Metrics.WatchTokenBudget(tesla.TokenBudget())
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes, OnRefresh: a.Metrics.Refresh})
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache,
+		OnRefresh: a.Metrics.Refresh})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
 		cookieName = "teslalink"
@@ -169,7 +170,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 			return a.Jobs.LinkEvent(ctx, tx, db.LinkEvent{Type: c.Event, At: c.Link.UpdatedAt, Link: c.Link})
 		}})
 	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
-		Now: cfg.Now})
+		Now: cfg.Now, Cache: a.Cache})
 	a.Jobs, err = jobs.New(jobs.Config{Store: store, Links: a.Links, Logger: logger.With("component", "jobs"),
 		Sender:        webhook.NewSender(webhook.SenderOptions{AllowPrivate: cfg.WebhookAllowPrivate, Timeout: cfg.WebhookTimeout}),
 		RetrySchedule: cfg.RetrySchedule, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate,
@@ -183,7 +184,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		OfferedScopes: cfg.OfferedScopes, DefaultScopes: cfg.DefaultScopes, SessionKeys: cfg.SessionKeys,
 		PublicKeyPEM: cfg.PublicKeyPEM, TrustedProxies: cfg.TrustedProxies, CanonicalHost: cfg.CanonicalHost,
 		ConnectPerMinute: cfg.ConnectPerMinute, APIPerSecond: cfg.APIPerSecond,
-	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage, Cache: a.Cache,
+	}, handlers.Deps{Store: store, Tesla: tesla, Links: a.Links, Owners: a.Owners, Sessions: sessions, Usage: a.Usage,
 		LinkSessions: a.LinkSessions, Logger: logger, Now: cfg.Now, Metrics: a.Metrics})
 	return a, nil
 }

@@ -16,11 +16,14 @@ const (
 	EventLinkRecovered      = "link.recovered"
 	EventLinkRevoked        = "link.revoked"
 	EventLinkRefreshFailed  = "link.refresh_failed"
+	// EventOwnerErased says the owner of a link had everything erased; its
+	// Link holds only the id and external_ref, and the event no link row.
+	EventOwnerErased = "owner.erased"
 )
 
 // EventTypes lists every link event type.
 var EventTypes = []string{EventLinkCreated, EventLinkUpdated, EventLinkReauthRequired, EventLinkRecovered,
-	EventLinkRevoked, EventLinkRefreshFailed}
+	EventLinkRevoked, EventLinkRefreshFailed, EventOwnerErased}
 
 // LinkEvent is a change to a link that the team's backends hear about.
 type LinkEvent struct {

@@ -73,12 +73,16 @@ type Erased struct {
 	Usage int
 	// WebhookEvents counts the link events deleted (with their deliveries).
 	WebhookEvents int
+	// LinkSessions counts the team's link sessions that had ended in the
+	// erased links.
+	LinkSessions int
 }
 
 // EraseOwner deletes an owner and everything stored about them, in one
 // transaction: their links with the token ciphertexts, the usage
 // attribution, their sessions, their activity, the webhook events about
-// their links and the owner row itself.
+// their links and the owner row itself; then, with an event sink, it
+// records one owner.erased event per erased link.
 // The links' deletion notifies every instance's token cache.
 func (s *Store) EraseOwner(ctx context.Context, ownerID int64) (*Erased, error) {
 	var out Erased
@@ -86,20 +90,22 @@ func (s *Store) EraseOwner(ctx context.Context, ownerID int64) (*Erased, error) 
 		if err := tx.QueryRow(ctx, `SELECT sub FROM owners WHERE id = $1 FOR UPDATE`, ownerID).Scan(&out.OwnerSub); err != nil {
 			return fmt.Errorf("lock owner: %w", notFound(err))
 		}
-		rows, err := tx.Query(ctx, `SELECT id::text,
+		rows, err := tx.Query(ctx, `SELECT id::text, coalesce(external_ref, ''),
 				(refresh_token_sealed IS NOT NULL)::int + (access_token_sealed IS NOT NULL)::int
 			FROM links WHERE owner_id = $1 ORDER BY id FOR UPDATE`, ownerID)
 		if err != nil {
 			return fmt.Errorf("lock links: %w", err)
 		}
+		var refs []string
 		for rows.Next() {
-			var id string
+			var id, ref string
 			var tokens int
-			if err := rows.Scan(&id, &tokens); err != nil {
+			if err := rows.Scan(&id, &ref, &tokens); err != nil {
 				rows.Close()
 				return fmt.Errorf("lock links: %w", err)
 			}
 			out.LinkIDs = append(out.LinkIDs, id)
+			refs = append(refs, ref)
 			out.Tokens += tokens
 		}
 		if err := rows.Err(); err != nil {
@@ -124,6 +130,9 @@ func (s *Store) EraseOwner(ctx context.Context, ownerID int64) (*Erased, error) 
 			// Webhook events carry the link as the API showed it (email
 			// included); undelivered ones are dropped with them.
 			{&out.WebhookEvents, `DELETE FROM webhook_events WHERE link_id IN (SELECT id FROM links WHERE owner_id = $1)`},
+			// The team's link sessions that ended in these links (they name
+			// the link, and a linked session must keep its link).
+			{&out.LinkSessions, `DELETE FROM link_sessions WHERE link_id IN (SELECT id FROM links WHERE owner_id = $1)`},
 			{&links, `DELETE FROM links WHERE owner_id = $1`},
 			{&owners, `DELETE FROM owners WHERE id = $1`},
 		} {
@@ -133,6 +142,21 @@ func (s *Store) EraseOwner(ctx context.Context, ownerID int64) (*Erased, error) 
 		}
 		if owners != 1 || links != len(out.LinkIDs) {
 			return errors.New("erase: owner or links changed during the erase")
+		}
+		// The team hears of each erased link, in this transaction, by its
+		// id and external_ref alone (EventOwnerErased).
+		if s.events == nil {
+			return nil
+		}
+		var at time.Time
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&at); err != nil {
+			return fmt.Errorf("event %s: %w", EventOwnerErased, err)
+		}
+		for i, id := range out.LinkIDs {
+			if err := s.events.LinkEvent(ctx, tx, LinkEvent{Type: EventOwnerErased, At: at,
+				Link: &Link{ID: id, ExternalRef: refs[i]}}); err != nil {
+				return fmt.Errorf("event %s: %w", EventOwnerErased, err)
+			}
 		}
 		return nil
 	})

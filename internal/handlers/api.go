@@ -13,7 +13,6 @@ import (
 	"teslalink/internal/apikey"
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
-	"teslalink/internal/tokencache"
 )
 
 //go:embed openapi.yaml
@@ -32,7 +31,9 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false),
 		allowQuery("status", "owner_sub", "external_ref", "cursor", "limit"))
 	v1.GET("/links/:id", s.apiGetLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksRead, true), allowQuery())
-	v1.POST("/links/:id/token", s.apiToken, s.countToken, canonicalLinkID, s.apiKey(apikey.ScopeTokensIssue, true), allowQuery())
+	// The token route is authorised by the link service (with its token
+	// cache); apiToken checks the query once the caller is authorised.
+	v1.POST("/links/:id/token", s.apiToken, canonicalLinkID)
 	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
 	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false), allowQuery())
 	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
@@ -46,27 +47,6 @@ func (s *Server) linkSessionsOn(next echo.HandlerFunc) echo.HandlerFunc {
 			return echo.ErrNotFound
 		}
 		return next(c)
-	}
-}
-
-// countToken counts each token request by API client and outcome: "ok",
-// or the problem type the caller gets. It adds no allocation on success.
-func (s *Server) countToken(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		err := next(c)
-		if s.metrics == nil {
-			return err
-		}
-		name := ""
-		if client := apiClientOf(c); client != nil {
-			name = client.Name
-		}
-		outcome := "ok"
-		if err != nil {
-			outcome = string(classify(err).code)
-		}
-		s.metrics.TokenRequest(name, outcome)
-		return err
 	}
 }
 
@@ -88,44 +68,34 @@ var errAPIKeyInvalid = apperr.New(apperr.Unauthenticated, errors.New("unknown or
 // apiKey authenticates the request's bearer key and checks that it holds
 // scope. With withLink, the link named by :id is read in the same database
 // round trip and a missing link answers 404 (only after the key passed).
-// On the token route the client and link may come from the token cache,
-// which every revocation evicts on every instance within milliseconds.
 func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			h := c.Response().Header()
-			key, ok := bearer(c.Request())
-			if !ok {
-				h.Set("WWW-Authenticate", apiRealm)
-				return errAPIKeyMissing
-			}
-			if !apikey.WellFormed(key) {
-				h.Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
-				return errAPIKeyInvalid
+			key, err := bearerKey(c)
+			if err != nil {
+				return err
 			}
 			linkID := ""
 			if withLink {
 				linkID = c.Param("id")
 			}
-			// Only the token route may use the cache's partial link (hot fields only).
-			client, l, err := s.authenticate(c, key, linkID, scope == apikey.ScopeTokensIssue)
+			hash := apikey.Hash(key)
+			client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
 			if errors.Is(err, db.ErrUnknownKey) {
-				h.Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
-				return errAPIKeyInvalid
+				err = apperr.New(apperr.Unauthenticated, err)
+			} else if err == nil {
+				err = s.admitAPIClient(client.ID)
 			}
-			if err != nil {
-				return err
-			}
-			if ok, wait := s.apiLimit.Allow(strconv.FormatInt(client.ID, 10)); !ok {
-				return errAPIRateLimited(wait)
-			}
-			if !slices.Contains(client.Scopes, scope) {
-				h.Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)
-				return apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
+			if err == nil && !slices.Contains(client.Scopes, scope) {
+				err = apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+scope+".",
 					errors.New("api client "+client.Name+" lacks "+scope))
 			}
+			if err != nil {
+				challenge(c, err, scope)
+				return err
+			}
 			if s.usage != nil {
-				s.usage.RecordKey(apikey.Hash(key), s.now())
+				s.usage.RecordKey(hash, s.now())
 			}
 			c.Set(ctxAPIClient, client)
 			if withLink {
@@ -139,26 +109,37 @@ func (s *Server) apiKey(scope string, withLink bool) echo.MiddlewareFunc {
 	}
 }
 
-// authenticate finds the key's client and the link, from the token cache
-// when it has both, else in one database round trip (then cached).
-func (s *Server) authenticate(c echo.Context, key, linkID string, useCache bool) (*db.APIClient, *db.Link, error) {
-	hash := apikey.Hash(key)
-	if s.cache == nil || !useCache {
-		return s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
+// admitAPIClient applies the per-client API rate limit.
+func (s *Server) admitAPIClient(clientID int64) error {
+	if ok, wait := s.apiLimit.Allow(strconv.FormatInt(clientID, 10)); !ok {
+		return errAPIRateLimited(wait)
 	}
-	var h [32]byte
-	copy(h[:], hash)
-	if cl, l, ok := s.cache.Get(h, linkID); ok {
-		return &db.APIClient{ID: cl.ID, Name: cl.Name, Scopes: cl.Scopes}, l, nil
+	return nil
+}
+
+// bearerKey returns the request's API key when it is well formed, else the
+// 401 to answer (with its WWW-Authenticate challenge).
+func bearerKey(c echo.Context) (string, error) {
+	key, ok := bearer(c.Request())
+	if !ok {
+		c.Response().Header().Set("WWW-Authenticate", apiRealm)
+		return "", errAPIKeyMissing
 	}
-	gen := s.cache.Gen()
-	client, l, err := s.store.AuthenticateWithLink(c.Request().Context(), hash, linkID)
-	// An old key after a rotation is never cached: its overlap ends without
-	// a change notification.
-	if err == nil && !client.UsedOldKey {
-		s.cache.Put(gen, h, tokencache.Client{ID: client.ID, Name: client.Name, Scopes: client.Scopes}, l)
+	if !apikey.WellFormed(key) {
+		c.Response().Header().Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
+		return "", errAPIKeyInvalid
 	}
-	return client, l, err
+	return key, nil
+}
+
+// challenge sets the WWW-Authenticate header for a refused key (RFC 6750).
+func challenge(c echo.Context, err error, scope string) {
+	switch apperr.CodeOf(err) {
+	case apperr.Unauthenticated:
+		c.Response().Header().Set("WWW-Authenticate", apiRealm+`, error="invalid_token"`)
+	case apperr.InsufficientScope:
+		c.Response().Header().Set("WWW-Authenticate", apiRealm+`, error="insufficient_scope", scope="`+scope+`"`)
+	}
 }
 
 // bearer returns the credentials of an "Authorization: Bearer ..." header.

@@ -98,7 +98,6 @@ func (s *Server) apiDeleteLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.forget(l.ID)
 	s.log.InfoContext(ctx, "link revoked by api client", "link_id", l.ID, "api_client", client.Name)
 	lastUsed, err := s.store.LinkLastUsed(ctx, l.ID)
 	if err != nil {

@@ -74,7 +74,6 @@ func (s *Server) apiClaimLinkSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.forget(claim.Link.ID)
 	lastUsed, err := s.store.LinkLastUsed(ctx, claim.Link.ID)
 	if err != nil {
 		return err

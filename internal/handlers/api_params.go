@@ -19,38 +19,45 @@ import (
 func allowQuery(names ...string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			raw := c.Request().URL.RawQuery
-			if raw == "" {
-				return next(c)
-			}
-			q, err := url.ParseQuery(raw)
-			if err != nil {
-				return badRequest("The query string is malformed.")
-			}
-			var unknown, repeated []string
-			for name, values := range q {
-				switch {
-				case !slices.Contains(names, name):
-					unknown = append(unknown, printable(name))
-				case len(values) > 1:
-					repeated = append(repeated, name)
-				}
-			}
-			if len(unknown) > 0 {
-				sort.Strings(unknown)
-				allowed := "This call takes no query parameters."
-				if len(names) > 0 {
-					allowed = "Known: " + strings.Join(names, ", ") + "."
-				}
-				return badRequest("Unknown query parameter: " + strings.Join(unknown, ", ") + ". " + allowed)
-			}
-			if len(repeated) > 0 {
-				sort.Strings(repeated)
-				return badRequest("Query parameter given more than once: " + strings.Join(repeated, ", ") + ".")
+			if err := checkQuery(c.Request().URL.RawQuery, names...); err != nil {
+				return err
 			}
 			return next(c)
 		}
 	}
+}
+
+// checkQuery is allowQuery's check of a raw query string.
+func checkQuery(raw string, names ...string) error {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return badRequest("The query string is malformed.")
+	}
+	var unknown, repeated []string
+	for name, values := range q {
+		switch {
+		case !slices.Contains(names, name):
+			unknown = append(unknown, printable(name))
+		case len(values) > 1:
+			repeated = append(repeated, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		allowed := "This call takes no query parameters."
+		if len(names) > 0 {
+			allowed = "Known: " + strings.Join(names, ", ") + "."
+		}
+		return badRequest("Unknown query parameter: " + strings.Join(unknown, ", ") + ". " + allowed)
+	}
+	if len(repeated) > 0 {
+		sort.Strings(repeated)
+		return badRequest("Query parameter given more than once: " + strings.Join(repeated, ", ") + ".")
+	}
+	return nil
 }
 
 // printable shortens a client-supplied name and replaces anything but

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"teslalink/internal/apikey"
 	"teslalink/internal/apperr"
 	"teslalink/internal/link"
 )
@@ -34,37 +35,61 @@ type tokenResponse struct {
 
 const maxTokenRequestBody = 16 << 10
 
-// apiToken hands out a valid access token for the link (read with the key
-// by the middleware). When no refresh is needed this costs no database call
-// beyond the middleware's one. Each token handed out is attributed to the
-// API client in memory (usage.Recorder batches the writes).
+// apiToken hands out a valid access token for the link: one call to the
+// link service authorises the key and the link and serves the token (from
+// its cache when it can). The body is read only once the caller is
+// authorised. Each token handed out is attributed to the API client in
+// memory (usage.Recorder batches the writes).
 func (s *Server) apiToken(c echo.Context) error {
-	client, l := apiClientOf(c), apiLinkOf(c)
-	in, err := readTokenRequest(c.Request())
+	key, err := bearerKey(c)
 	if err != nil {
+		s.countToken("", err)
 		return err
 	}
-	ctx := c.Request().Context()
-	tok, err := s.links.AccessTokenFor(ctx, l, link.TokenRequest{ForceRefresh: in.ForceRefresh, Scopes: in.Scopes})
-	if err != nil || tok.Link != l {
-		s.forget(l.ID) // refreshed, revoked or flagged meanwhile
+	req := c.Request()
+	in := link.IssueRequest{LinkID: c.Param("id"), Admit: s.admitAPIClient, Read: func() (link.TokenRequest, error) {
+		if err := checkQuery(req.URL.RawQuery); err != nil {
+			return link.TokenRequest{}, err
+		}
+		body, err := readTokenRequest(req)
+		return link.TokenRequest{ForceRefresh: body.ForceRefresh, Scopes: body.Scopes}, err
+	}}
+	copy(in.KeyHash[:], apikey.Hash(key))
+	tok, err := s.links.IssueToken(req.Context(), in)
+	if s.usage != nil && tok.ClientID != 0 { // the key was accepted
+		s.usage.RecordKey(in.KeyHash[:], s.now())
 	}
+	s.countToken(tok.ClientName, err) // ClientName is "" until the key holds tokens:issue
 	if err != nil {
+		challenge(c, err, apikey.ScopeTokensIssue)
 		return err
 	}
 	if s.usage != nil {
-		s.usage.Record(l.ID, client.ID, s.now())
+		s.usage.Record(tok.LinkID, tok.ClientID, s.now())
 	}
 	// One log line per request: the access log carries who got which link's token (never the token).
-	logAttrs(c, slog.String("event", "token issued"), slog.String("link_id", l.ID), slog.String("api_client", client.Name))
+	logAttrs(c, slog.String("event", "token issued"), slog.String("link_id", tok.LinkID), slog.String("api_client", tok.ClientName))
 	// Cache-Control: no-store is set for every /api/ answer by securityHeaders.
 	scopes := tok.Scopes
 	if scopes == nil {
 		scopes = []string{}
 	}
 	out := tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresAt: tok.ExpiresAt.UTC(),
-		Scopes: scopes, Region: tok.Region, FleetAPIBaseURL: tok.FleetAPIBaseURL, LinkID: l.ID}
+		Scopes: scopes, Region: tok.Region, FleetAPIBaseURL: tok.FleetAPIBaseURL, LinkID: tok.LinkID}
 	return c.JSONBlob(http.StatusOK, appendTokenJSON(make([]byte, 0, 256+len(out.AccessToken)), &out))
+}
+
+// countToken counts a token request by API client and outcome: "ok", or
+// the problem type the caller gets. It adds no allocation on success.
+func (s *Server) countToken(client string, err error) {
+	if s.metrics == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = string(classify(err).code)
+	}
+	s.metrics.TokenRequest(client, outcome)
 }
 
 // readTokenRequest parses the optional JSON body; an empty body means defaults.

@@ -43,7 +43,6 @@ func (s *Server) callback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.forget(done.Link.ID) // new tokens and scopes: nothing cached about the old grant stays
 	if err := s.startSession(c, done.Link.OwnerID); err != nil {
 		return err
 	}

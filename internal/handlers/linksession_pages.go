@@ -137,7 +137,6 @@ func (s *Server) finishLinkSession(c echo.Context, id string, done *link.Finishe
 		s.log.InfoContext(ctx, "link session login failed", "status", out.Status, "error", loginErr)
 	} else {
 		out.LinkID = done.Link.ID
-		s.forget(done.Link.ID)
 		if err := s.startSession(c, done.Link.OwnerID); err != nil {
 			return err
 		}

@@ -201,9 +201,6 @@ func (s *Server) deleteAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range erased.LinkIDs {
-		s.forget(id)
-	}
 	// The session row is gone with the owner; this clears the cookie.
 	if err := s.sessions.Destroy(c.Request(), c.Response(), o.sess); err != nil {
 		return err
@@ -242,9 +239,6 @@ func (s *Server) apiEraseOwner(c echo.Context) error {
 	}
 	if err != nil {
 		return err
-	}
-	for _, id := range erased.LinkIDs {
-		s.forget(id)
 	}
 	ids := erased.LinkIDs
 	if ids == nil {

@@ -77,15 +77,10 @@ func (s *Server) account(c echo.Context) error {
 	// Vehicles come from Tesla's Fleet API, which a standard OpenID provider used for trials does not have.
 	if l.Status == db.StatusActive && slices.Contains(l.GrantedScopes, "vehicle_device_data") && s.tesla.FleetRegionLookup() {
 		page.VehiclesShown = true
-		var cached bool
-		if page.Vehicles, cached = s.vehicleList.get(l.ID, tokenFingerprint(l.AccessTokenSealed), s.now()); !cached {
-			page.Vehicles, page.VehiclesNote = s.vehicles(ctx, l.ID)
-			if fresh, err := s.store.GetLink(ctx, l.ID); err == nil { // listing may have refreshed the token
-				page.RefreshedAt, page.Status, page.StatusReason = fresh.RefreshedAt, fresh.Status, statusReason(fresh)
-				if page.VehiclesNote == "" {
-					s.vehicleList.put(l.ID, tokenFingerprint(fresh.AccessTokenSealed), s.now(), page.Vehicles)
-				}
-			}
+		var after *db.Link
+		page.Vehicles, page.VehiclesNote, after = s.vehicles(ctx, l)
+		if after != nil { // listing may have refreshed the token, or found it refused
+			page.RefreshedAt, page.Status, page.StatusReason = after.RefreshedAt, after.Status, statusReason(after)
 		}
 		if page.VehiclesNote == "" && len(page.Vehicles) == 0 {
 			page.VehiclesNote = "Tesla lists no vehicles on this account."
@@ -101,22 +96,22 @@ func (s *Server) account(c echo.Context) error {
 }
 
 // vehicles asks Tesla for the owner's vehicles; trouble becomes a friendly note.
-func (s *Server) vehicles(ctx context.Context, linkID string) ([]templates.Vehicle, string) {
+func (s *Server) vehicles(ctx context.Context, l *db.Link) ([]templates.Vehicle, string, *db.Link) {
 	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
 	defer cancel()
-	vs, err := s.links.Vehicles(ctx, linkID)
+	vs, after, err := s.links.Vehicles(ctx, l)
 	if err != nil {
-		s.log.Warn("vehicle list unavailable", "link_id", linkID, "error", err)
+		s.log.Warn("vehicle list unavailable", "link_id", l.ID, "error", err)
 		if note := problems[apperr.CodeOf(err)].Vehicles; note != "" {
-			return nil, note
+			return nil, note, after
 		}
-		return nil, vehiclesUnavailable
+		return nil, vehiclesUnavailable, after
 	}
 	out := make([]templates.Vehicle, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, templates.Vehicle{DisplayName: v.DisplayName, VIN: v.VIN, State: v.State})
 	}
-	return out, ""
+	return out, "", after
 }
 
 func statusReason(l *db.Link) string {
@@ -156,7 +151,6 @@ func (s *Server) revoke(c echo.Context) error {
 	if _, err := s.links.Revoke(c.Request().Context(), l.ID, "owner"); err != nil {
 		return err
 	}
-	s.forget(l.ID)
 	if err := s.sessions.Destroy(c.Request(), c.Response(), o.sess); err != nil {
 		return err
 	}

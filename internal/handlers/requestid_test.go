@@ -9,7 +9,8 @@ import (
 )
 
 // The support reference on pages and in the log is always ours: a client's
-// X-Request-Id is never shown or logged as the reference (SECURITY.md 35).
+// X-Request-Id is never shown or logged as the reference (see
+// docs/security.md, "Request ids").
 func TestRequestIDIsGeneratedByUs(t *testing.T) {
 	t.Parallel()
 	for _, trust := range []bool{false, true} {

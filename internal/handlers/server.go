@@ -19,7 +19,6 @@ import (
 	"teslalink/internal/owner"
 	"teslalink/internal/ratelimit"
 	"teslalink/internal/session"
-	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
 )
 
@@ -59,15 +58,12 @@ type Server struct {
 	// linkSessions runs the team's link sessions; nil answers their routes with 404.
 	linkSessions *linksession.Service
 	usage        *usage.Recorder
-	cache        *tokencache.Cache
-	// vehicleList keeps vehicle lists for the account page for a minute.
-	vehicleList *vehicleCache
-	log         *slog.Logger
-	now         func() time.Time
-	login       *loginCookies
-	cssPath     string
-	icoPath     string
-	echo        *echo.Echo
+	log          *slog.Logger
+	now          func() time.Time
+	login        *loginCookies
+	cssPath      string
+	icoPath      string
+	echo         *echo.Echo
 
 	authOrigin atomic.Pointer[string] // cached teslaOrigin
 	draining   atomic.Bool            // set by Drain: /readyz answers 503
@@ -85,7 +81,6 @@ type Deps struct {
 	Owners   *owner.Service
 	Sessions *session.Store
 	Usage    *usage.Recorder
-	Cache    *tokencache.Cache // optional; nil reads every API request from the database
 	// LinkSessions is optional: without it link sessions are refused.
 	LinkSessions *linksession.Service
 	Logger       *slog.Logger
@@ -109,15 +104,13 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Locale = "en-US"
 	}
 	s := &Server{cfg: cfg, store: deps.Store, tesla: deps.Tesla, links: deps.Links, owners: deps.Owners, sessions: deps.Sessions,
-		usage: deps.Usage, cache: deps.Cache, linkSessions: deps.LinkSessions, log: deps.Logger, now: deps.Now,
-		metrics: deps.Metrics}
+		usage: deps.Usage, linkSessions: deps.LinkSessions, log: deps.Logger, now: deps.Now, metrics: deps.Metrics}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.vehicleList = newVehicleCache(time.Minute)
 	s.connectLimit = ratelimit.NewKeyed(float64(cfg.ConnectPerMinute)/60, cfg.ConnectPerMinute, s.now)
 	s.apiLimit = ratelimit.NewKeyed(float64(cfg.APIPerSecond), cfg.APIPerSecond, s.now)
 	s.login = newLoginCookies(cfg.SessionKeys, cfg.SecureCookies)
@@ -136,12 +129,3 @@ func New(cfg Config, deps Deps) *Server {
 
 // Handler is the HTTP handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
-
-// forget drops a link this instance just changed from the token cache; the
-// database's change notification tells the other instances.
-func (s *Server) forget(linkID string) {
-	s.vehicleList.forget(linkID)
-	if s.cache != nil {
-		s.cache.InvalidateLink(linkID)
-	}
-}

@@ -175,7 +175,11 @@ func (r *Runner) LinkEvent(ctx context.Context, tx pgx.Tx, ev db.LinkEvent) erro
 	if err != nil {
 		return err
 	}
-	ids, err := db.InsertEvent(ctx, tx, db.EventRecord{MsgID: webhook.NewMsgID(), Type: ev.Type, LinkID: ev.Link.ID, Body: body})
+	linkID := ev.Link.ID
+	if ev.Type == db.EventOwnerErased {
+		linkID = "" // the link row is gone; the id travels in the body only
+	}
+	ids, err := db.InsertEvent(ctx, tx, db.EventRecord{MsgID: webhook.NewMsgID(), Type: ev.Type, LinkID: linkID, Body: body})
 	if err != nil || len(ids) == 0 {
 		return err
 	}

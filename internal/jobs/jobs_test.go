@@ -38,6 +38,7 @@ type receiver struct {
 
 type event struct {
 	ID   string
+	Raw  []byte `json:"-"` // the body as received
 	Type string `json:"type"`
 	Data struct {
 		ID          string   `json:"id"`
@@ -81,7 +82,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad json", http.StatusBadRequest)
 		return
 	}
-	ev.ID = id
+	ev.ID, ev.Raw = id, body
 	if r.accepted[id] == 0 {
 		r.events = append(r.events, ev)
 	}

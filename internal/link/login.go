@@ -215,6 +215,7 @@ func (s *Service) completeLogin(ctx context.Context, in loginGrant) (*db.Link, e
 	if err != nil {
 		return nil, translate(fmt.Errorf("login store: %w", err)) // database trouble: 503 or 500
 	}
+	s.forget(l.ID) // new tokens and scopes: nothing cached about the old grant stays
 	s.log.Info("link saved", "link_id", l.ID, "region", region, "granted_scopes", granted)
 	return l, nil
 }

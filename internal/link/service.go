@@ -17,6 +17,7 @@ import (
 	"teslalink/internal/db"
 	"teslalink/internal/oidc"
 	"teslalink/internal/seal"
+	"teslalink/internal/tokencache"
 )
 
 // Errors callers map to pages and API problems.
@@ -86,6 +87,9 @@ type Config struct {
 	RefreshWait   time.Duration // deadline for one refresh including retries; default 20 seconds
 	// OfferedScopes are the optional scopes an owner may choose at login.
 	OfferedScopes []string
+	// Cache keeps API clients and access tokens in memory for IssueToken;
+	// nil reads every request from the database.
+	Cache *tokencache.Cache
 	// OnRefresh, when set, is told of every refresh call to Tesla: its
 	// result (RefreshResult) and its duration, retries included (metrics).
 	OnRefresh func(result string, took time.Duration)
@@ -101,6 +105,9 @@ type Service struct {
 	margin  time.Duration
 	wait    time.Duration
 	offered []string
+	cache   *tokencache.Cache
+	// vehicles keeps vehicle lists for the account page for a minute.
+	vehicles *vehicleCache
 	// onRefresh is Config.OnRefresh, or a no-op.
 	onRefresh func(result string, took time.Duration)
 
@@ -113,7 +120,7 @@ type Service struct {
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, tesla: cfg.Tesla, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now,
 		margin: cfg.RefreshMargin, wait: cfg.RefreshWait,
-		offered: cfg.OfferedScopes, onRefresh: cfg.OnRefresh}
+		offered: cfg.OfferedScopes, cache: cfg.Cache, vehicles: newVehicleCache(time.Minute), onRefresh: cfg.OnRefresh}
 	if s.onRefresh == nil {
 		s.onRefresh = func(string, time.Duration) {}
 	}
@@ -151,16 +158,21 @@ func (s *Service) openToken(l *db.Link, purpose string) (string, error) {
 	if purpose == "refresh_token" {
 		blob = l.RefreshTokenSealed
 	}
+	return s.open(l.ID, l.TokenKeyID, purpose, blob)
+}
+
+// open opens one sealed token of a link; keyID is the key it was sealed with.
+func (s *Service) open(linkID, keyID, purpose string, blob []byte) (string, error) {
 	if blob == nil {
-		return "", fmt.Errorf("link %s has no %s", l.ID, purpose)
+		return "", fmt.Errorf("link %s has no %s", linkID, purpose)
 	}
-	pt, err := s.keys.Open(blob, adFor(l.ID, purpose))
+	pt, err := s.keys.Open(blob, adFor(linkID, purpose))
 	if errors.Is(err, seal.ErrUnknownKey) {
-		s.alertMissingKey(l)
-		return "", fmt.Errorf("%w: open %s of link %s: %w", ErrTokenKeyMissing, purpose, l.ID, err)
+		s.alertMissingKey(linkID, keyID)
+		return "", fmt.Errorf("%w: open %s of link %s: %w", ErrTokenKeyMissing, purpose, linkID, err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("open %s of link %s: %w", purpose, l.ID, err)
+		return "", fmt.Errorf("open %s of link %s: %w", purpose, linkID, err)
 	}
 	return string(pt), nil
 }
@@ -171,7 +183,7 @@ const keyAlertEvery = 30 * time.Second
 
 // alertMissingKey tells the operator, at most every keyAlertEvery, that a
 // token needs a key this instance lacks and how to fix it.
-func (s *Service) alertMissingKey(l *db.Link) {
+func (s *Service) alertMissingKey(linkID, keyID string) {
 	now := time.Now().UnixNano()
 	last := s.keyAlertAt.Load()
 	if now-last < int64(keyAlertEvery) || !s.keyAlertAt.CompareAndSwap(last, now) {
@@ -180,47 +192,16 @@ func (s *Service) alertMissingKey(l *db.Link) {
 	s.log.Error("OPERATOR ALERT: stored tokens are sealed with a key this instance does not have; "+
 		"token requests answer 503 until it is added. Add that key to TOKEN_ENCRYPTION_KEYS on every instance "+
 		"(as a secondary key) and restart this one; see the README on key rotation",
-		"key_id", l.TokenKeyID, "link_id", l.ID, "configured_keys", s.keys.IDs())
+		"key_id", keyID, "link_id", linkID, "configured_keys", s.keys.IDs())
 }
 
 // Revoke deletes the link's tokens, marks it revoked and ends the owner's
 // sessions (one transaction). Revoking twice is fine.
 func (s *Service) Revoke(ctx context.Context, linkID, actor string) (*db.Link, error) {
 	l, err := s.store.RevokeLink(ctx, linkID, actor)
-	return l, translate(err)
-}
-
-// Vehicles lists the owner's vehicles through the Fleet API of the link's region.
-func (s *Service) Vehicles(ctx context.Context, linkID string) ([]oidc.Vehicle, error) {
-	l, err := s.store.GetLink(ctx, linkID)
 	if err != nil {
 		return nil, translate(err)
 	}
-	tok, err := s.accessToken(ctx, l, TokenRequest{Scopes: []string{"vehicle_device_data"}})
-	if err != nil {
-		return nil, vehiclesFailed(err)
-	}
-	vs, err := s.tesla.Vehicles(ctx, tok.FleetAPIBaseURL, tok.AccessToken)
-	if err != nil {
-		return nil, vehiclesFailed(err)
-	}
-	return vs, nil
-}
-
-// vehiclesFailed translates a failed vehicle listing: the owner's page
-// explains each of these differently.
-func vehiclesFailed(err error) error {
-	switch {
-	case errors.Is(err, ErrTokenKeyMissing):
-		return translate(err)
-	case errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrUnknownKey):
-		return apperr.New(apperr.StoredTokenUnusable, err)
-	case oidc.KindOf(err) == oidc.KindNotRegistered:
-		return apperr.New(apperr.FleetNotRegistered, err)
-	case oidc.KindOf(err) == oidc.KindRegion:
-		return apperr.New(apperr.FleetWrongRegion, err)
-	case oidc.KindOf(err) == oidc.KindForbidden:
-		return apperr.New(apperr.FleetForbidden, err)
-	}
-	return translate(err)
+	s.forget(l.ID)
+	return l, nil
 }

@@ -19,7 +19,8 @@ type Token struct {
 	Scopes          []string
 	Region          string
 	FleetAPIBaseURL string
-	Link            *db.Link
+	LinkID          string
+	Link            *db.Link // the link as read from the database; nil when the token came from the cache
 }
 
 // TokenRequest tunes AccessToken.
@@ -38,14 +39,6 @@ func (s *Service) AccessToken(ctx context.Context, linkID string, req TokenReque
 	if err != nil {
 		return nil, translate(err)
 	}
-	return s.AccessTokenFor(ctx, l, req)
-}
-
-// AccessTokenFor is AccessToken for a link the caller has just read (the
-// API's hot path reads it together with the API key): when its access token
-// is still valid no further database call is made; otherwise the refresh
-// re-reads the row under its lock, as AccessToken does.
-func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
 	tok, err := s.accessToken(ctx, l, req)
 	if err != nil {
 		return nil, translate(err)
@@ -53,6 +46,9 @@ func (s *Service) AccessTokenFor(ctx context.Context, l *db.Link, req TokenReque
 	return tok, nil
 }
 
+// accessToken is AccessToken for a link just read from the database: when
+// its access token is still valid no further database call is made;
+// otherwise the refresh re-reads the row under its lock.
 func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest) (*Token, error) {
 	started := s.now()
 	linkID := l.ID
@@ -61,15 +57,6 @@ func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest)
 	}
 	if !req.ForceRefresh && l.AccessTokenExpiresAt.After(started.Add(s.margin)) {
 		return s.token(l)
-	}
-	if req.ForceRefresh && l.RefreshTokenSealed == nil {
-		// A partial row (the API's token cache holds no refresh token): a
-		// forced refresh compares against the stored refresh token, so read it.
-		fresh, err := s.store.GetLink(ctx, linkID)
-		if err != nil {
-			return nil, err
-		}
-		l = fresh
 	}
 	seen := l.RefreshTokenSealed
 	needed := func(cur *db.Link) bool {
@@ -124,7 +111,7 @@ func (s *Service) token(l *db.Link) (*Token, error) {
 	}
 	base, _ := s.tesla.RegionBaseURL(l.Region)
 	return &Token{AccessToken: at, ExpiresAt: l.AccessTokenExpiresAt, Scopes: l.GrantedScopes, Region: l.Region,
-		FleetAPIBaseURL: base, Link: l}, nil
+		FleetAPIBaseURL: base, LinkID: l.ID, Link: l}, nil
 }
 
 // refresh runs one refresh under the link's row lock when needed(cur) holds.
@@ -133,7 +120,9 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 	defer cancel()
 	var teslaErr error
 	var failedWith []byte // the sealed refresh token Tesla refused
+	wrote := false
 	l, err := s.store.UpdateLinkLocked(ctx, linkID, func(cur *db.Link) (*db.TokenUpdate, error) {
+		wrote = false
 		if cur.Status != db.StatusActive || !needed(cur) {
 			return nil, nil
 		}
@@ -161,9 +150,13 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 				upd.Region = tok.Region
 			}
 		}
+		wrote = true
 		return upd, nil
 	})
 	if err == nil {
+		if wrote {
+			s.forget(linkID) // the notification tells the other instances
+		}
 		return l, nil
 	}
 	if teslaErr == nil {
@@ -196,6 +189,7 @@ func (s *Service) refreshFailed(ctx context.Context, linkID string, failedWith [
 		if err := s.store.MarkNeedsReauth(context.WithoutCancel(ctx), linkID, reason, failedWith); err != nil {
 			return err
 		}
+		s.forget(linkID)
 		s.log.Warn("link needs re-authorisation", "link_id", linkID, "error", teslaErr)
 		return ErrReauthRequired
 	case oidc.KindOf(teslaErr) == oidc.KindConfig:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/tokencache"
 )
 
 // Retention is how long activity is kept: a number of calendar months, or
@@ -74,6 +75,9 @@ type Config struct {
 	Retention Retention // activity older than this is deleted; zero: DefaultRetention
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Cache is the token cache; erased links are dropped from it at once
+	// (the database's change notification tells the other instances).
+	Cache *tokencache.Cache
 }
 
 // Service implements the owner's data rights.
@@ -82,11 +86,12 @@ type Service struct {
 	retention Retention
 	log       *slog.Logger
 	now       func() time.Time
+	cache     *tokencache.Cache
 }
 
 // New builds a Service.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, retention: cfg.Retention, log: cfg.Logger, now: cfg.Now}
+	s := &Service{store: cfg.Store, retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, cache: cfg.Cache}
 	if s.retention == (Retention{}) {
 		s.retention = DefaultRetention
 	}
@@ -123,6 +128,11 @@ func (s *Service) Erase(ctx context.Context, ownerID int64, actor string) (*db.E
 	erased, err := s.store.EraseOwner(ctx, ownerID)
 	if err != nil {
 		return nil, err
+	}
+	if s.cache != nil {
+		for _, id := range erased.LinkIDs {
+			s.cache.InvalidateLink(id)
+		}
 	}
 	// The owner's sub is personal data: the log names only the links.
 	s.log.InfoContext(ctx, "owner erased", "by", actor, "link_ids", erased.LinkIDs, "tokens", erased.Tokens,

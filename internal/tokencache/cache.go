@@ -180,45 +180,55 @@ func (c *Cache) Gen() uint64 {
 	return c.gen
 }
 
+// Entry is what the cache holds of an active link: enough to hand out its
+// access token while it is valid, never the refresh token or the owner.
+type Entry struct {
+	Region               string
+	GrantedScopes        []string // shared: read only
+	AccessTokenSealed    []byte   // shared: read only
+	AccessTokenExpiresAt time.Time
+	TokenKeyID           string
+}
+
 // Get returns the cached client for keyHash and, when linkID is not "", the
-// cached link; ok is false on any miss.
-func (c *Cache) Get(keyHash [32]byte, linkID string) (Client, *db.Link, bool) {
-	cl, l, ok := c.get(keyHash, linkID)
+// cached link entry; ok is false on any miss.
+func (c *Cache) Get(keyHash [32]byte, linkID string) (Client, Entry, bool) {
+	cl, e, ok := c.get(keyHash, linkID)
 	if ok {
 		c.hits.Add(1)
 	} else {
 		c.misses.Add(1)
 	}
-	return cl, l, ok
+	return cl, e, ok
 }
 
 // Stats returns how many Get calls were answered from the cache and how
 // many were not (missing, expired, or the cache was not live).
 func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
 
-func (c *Cache) get(keyHash [32]byte, linkID string) (Client, *db.Link, bool) {
+func (c *Cache) get(keyHash [32]byte, linkID string) (Client, Entry, bool) {
 	now := c.now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.live {
-		return Client{}, nil, false
+		return Client{}, Entry{}, false
 	}
 	ce, ok := c.clients[keyHash]
 	if !ok || now.After(ce.expires) {
-		return Client{}, nil, false
+		return Client{}, Entry{}, false
 	}
 	if linkID == "" {
-		return ce.c, nil, true
+		return ce.c, Entry{}, true
 	}
 	k, ok := db.ParseLinkID(linkID)
 	if !ok {
-		return Client{}, nil, false
+		return Client{}, Entry{}, false
 	}
 	le, ok := c.links[k]
 	if !ok || now.UnixNano() > le.expires {
-		return Client{}, nil, false
+		return Client{}, Entry{}, false
 	}
-	return ce.c, &db.Link{ID: linkID, Status: db.StatusActive, Region: c.names[le.region], GrantedScopes: c.scopeSets[le.scopes],
+	return ce.c, Entry{Region: c.names[le.region], GrantedScopes: c.scopeSets[le.scopes],
 		AccessTokenSealed: c.chunks[le.chunk][le.off : le.off+le.n : le.off+le.n], AccessTokenExpiresAt: time.Unix(0, le.exp),
 		TokenKeyID: c.names[le.keyID]}, true
 }

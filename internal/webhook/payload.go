@@ -24,7 +24,31 @@ type Data struct {
 // Body renders an event's payload. It carries the link's public fields
 // only: the view never holds a token.
 func Body(ev db.LinkEvent) ([]byte, error) {
+	if ev.Type == db.EventOwnerErased {
+		return json.Marshal(erasedPayload{Type: ev.Type, Timestamp: ev.At.UTC(), Data: erasedData{LinkID: ev.Link.ID,
+			ExternalRef: nilIfEmpty(ev.Link.ExternalRef)}})
+	}
 	v := link.ViewOf(ev.Link, time.Time{})
 	v.LastUsedAt = nil // attribution is batched in memory; the API has the current value
 	return json.Marshal(Payload{Type: ev.Type, Timestamp: ev.At.UTC(), Data: Data{View: v, RevokedBy: ev.RevokedBy}})
+}
+
+// erasedPayload is owner.erased: nothing about the owner, only which link
+// was erased and the team's own reference for it.
+type erasedPayload struct {
+	Type      string     `json:"type"`
+	Timestamp time.Time  `json:"timestamp"`
+	Data      erasedData `json:"data"`
+}
+
+type erasedData struct {
+	LinkID      string  `json:"link_id"`
+	ExternalRef *string `json:"external_ref"` // null when the link was never claimed
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

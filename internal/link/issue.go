@@ -1,0 +1,143 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"teslalink/internal/apikey"
+	"teslalink/internal/apperr"
+	"teslalink/internal/db"
+	"teslalink/internal/tokencache"
+)
+
+// IssueRequest asks for a link's access token on behalf of an API client.
+type IssueRequest struct {
+	KeyHash [32]byte // apikey.Hash of the caller's key
+	LinkID  string
+	// Admit, when set, is called as soon as the key is known, before its
+	// scope or the link is checked (rate limits); its error is returned.
+	Admit func(clientID int64) error
+	// Read returns the request's options. It is called only once the key
+	// and the link are authorised, so nobody else's input is ever read;
+	// its error is returned as is. nil means the defaults.
+	Read func() (TokenRequest, error)
+}
+
+// Issued is a token handed out, and to whom. ClientID is set as soon as
+// the key is authorised, also when an error follows.
+type Issued struct {
+	Token
+	ClientID   int64
+	ClientName string
+}
+
+// IssueToken authorises the API key (it must hold tokens:issue) and the
+// link, and returns a valid access token. While the token cache is live,
+// a token that needs no refresh costs no database round trip: the key and
+// the link's sealed access token come from memory. Otherwise both are read
+// in one round trip, and cached. Refreshing reads the whole row under its
+// lock, as AccessToken does.
+func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, error) {
+	var out Issued
+	client, entry, hit := tokencache.Client{}, tokencache.Entry{}, false
+	if s.cache != nil {
+		client, entry, hit = s.cache.Get(in.KeyHash, in.LinkID)
+	}
+	var row *db.Link // the link as read from the database, when it was
+	if !hit {
+		var gen uint64
+		if s.cache != nil {
+			gen = s.cache.Gen()
+		}
+		c, l, err := s.store.AuthenticateWithLink(ctx, in.KeyHash[:], in.LinkID)
+		if errors.Is(err, db.ErrUnknownKey) {
+			return out, apperr.New(apperr.Unauthenticated, err)
+		}
+		if err != nil {
+			return out, translate(err)
+		}
+		client = tokencache.Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes}
+		// An old key after a rotation is never cached: its overlap ends
+		// without a change notification.
+		if s.cache != nil && !c.UsedOldKey {
+			s.cache.Put(gen, in.KeyHash, client, l)
+		}
+		row = l
+	}
+	if in.Admit != nil {
+		if err := in.Admit(client.ID); err != nil {
+			return out, err
+		}
+	}
+	if !slices.Contains(client.Scopes, apikey.ScopeTokensIssue) {
+		return out, apperr.Newf(apperr.InsufficientScope, "This API key does not hold the scope "+apikey.ScopeTokensIssue+".",
+			errors.New("api client "+client.Name+" lacks "+apikey.ScopeTokensIssue))
+	}
+	out.ClientID, out.ClientName = client.ID, client.Name
+	if !hit && row == nil {
+		return out, apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
+	}
+	var req TokenRequest
+	if in.Read != nil {
+		var err error
+		if req, err = in.Read(); err != nil {
+			return out, err
+		}
+	}
+	if row == nil {
+		// From the cache: an active link. Serve it while valid; anything
+		// else (refresh due, forced, a scope missing) takes the full path.
+		if !req.ForceRefresh && entry.AccessTokenExpiresAt.After(s.now().Add(s.margin)) && hasScopes(entry.GrantedScopes, req.Scopes) {
+			tok, err := s.cachedToken(in.LinkID, &entry)
+			if err != nil {
+				s.forget(in.LinkID)
+				return out, translate(err)
+			}
+			out.Token = tok
+			return out, nil
+		}
+		l, err := s.store.GetLink(ctx, in.LinkID)
+		if err != nil {
+			return out, translate(err)
+		}
+		row = l
+	}
+	tok, err := s.accessToken(ctx, row, req)
+	if err != nil {
+		s.forget(in.LinkID) // revoked, flagged or failing: nothing cached about it stays
+		return out, translate(err)
+	}
+	out.Token = *tok
+	return out, nil
+}
+
+func hasScopes(granted, want []string) bool {
+	for _, sc := range want {
+		if !slices.Contains(granted, sc) {
+			return false
+		}
+	}
+	return true
+}
+
+// cachedToken opens a cached entry's access token.
+func (s *Service) cachedToken(linkID string, e *tokencache.Entry) (Token, error) {
+	at, err := s.open(linkID, e.TokenKeyID, "access_token", e.AccessTokenSealed)
+	if err != nil {
+		return Token{}, err
+	}
+	base, _ := s.tesla.RegionBaseURL(e.Region)
+	return Token{AccessToken: at, ExpiresAt: e.AccessTokenExpiresAt, Scopes: e.GrantedScopes, Region: e.Region,
+		FleetAPIBaseURL: base, LinkID: linkID}, nil
+}
+
+// forget drops a link this instance changed from the token cache (the
+// database's change notification tells the other instances) and from the
+// vehicle lists.
+func (s *Service) forget(linkID string) {
+	s.vehicles.forget(linkID)
+	if s.cache != nil {
+		s.cache.InvalidateLink(linkID)
+	}
+}

@@ -1,0 +1,75 @@
+package link_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"teslalink/internal/apikey"
+	"teslalink/internal/apperr"
+	"teslalink/internal/link"
+	"teslalink/internal/testenv"
+)
+
+func issueRequest(key string, linkID string) link.IssueRequest {
+	in := link.IssueRequest{LinkID: linkID}
+	copy(in.KeyHash[:], apikey.Hash(key))
+	return in
+}
+
+// IssueToken serves a valid token from the cache without touching the
+// database (a cancelled context would fail any query), and drops the entry
+// itself when it refreshes or revokes the link on this instance.
+func TestIssueTokenFromCache(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	l := linked(t, e, "cache@example.com")
+	k, err := apikey.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.CreateAPIClient(context.Background(), "svc", k.Display, k.Hash, apikey.Scopes); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.Cache.Live() {
+		if time.Now().After(deadline) {
+			t.Fatal("token cache never went live")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx := context.Background()
+	first, err := e.Links.IssueToken(ctx, issueRequest(k.Secret, l.ID))
+	if err != nil || first.ClientName != "svc" || first.LinkID != l.ID {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	hit, err := e.Links.IssueToken(cancelled, issueRequest(k.Secret, l.ID))
+	if err != nil || hit.AccessToken != first.AccessToken {
+		t.Fatalf("cache hit with a cancelled context: %v", err)
+	}
+
+	// A forced refresh on this instance drops the entry: the next call reads
+	// the database again (and fails with the cancelled context).
+	forced := issueRequest(k.Secret, l.ID)
+	forced.Read = func() (link.TokenRequest, error) { return link.TokenRequest{ForceRefresh: true}, nil }
+	fresh, err := e.Links.IssueToken(ctx, forced)
+	if err != nil || fresh.AccessToken == first.AccessToken {
+		t.Fatalf("forced refresh: %v", err)
+	}
+	if _, err := e.Links.IssueToken(cancelled, issueRequest(k.Secret, l.ID)); err == nil {
+		t.Fatal("served from the cache after this instance refreshed the link")
+	}
+	again, err := e.Links.IssueToken(ctx, issueRequest(k.Secret, l.ID))
+	if err != nil || again.AccessToken != fresh.AccessToken {
+		t.Fatalf("after refresh: %v", err)
+	}
+
+	if _, err := e.Links.Revoke(ctx, l.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Links.IssueToken(ctx, issueRequest(k.Secret, l.ID)); !apperr.Is(err, apperr.LinkRevoked) {
+		t.Fatalf("after revoke: %v, want %s", err, apperr.LinkRevoked)
+	}
+}
