@@ -83,6 +83,8 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			RedirectURIs: []string{cfg.PublicURL.String() + "/auth/tesla/callback"},
 			Logger:       logger.With("component", "teslasim"),
 			Clock:        teslasim.NewRunningClock(), // tokens expire as real time passes
+			// Links made yesterday still refresh today.
+			StateFile: filepath.Join(devDir, "teslasim.json"),
 		})
 		if err != nil {
 			return fmt.Errorf("tesla simulator: %w", err)

@@ -90,6 +90,10 @@ func TestDevCommand(t *testing.T) {
 		t.Fatalf("postgres still running after Ctrl-C: %s", out)
 	}
 
+	// The simulator's state is kept for the next start.
+	if fi, err := os.Stat(filepath.Join(devDir, "teslasim.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("simulator state not kept: %v", err)
+	}
 	// Stopped: the record is gone, and the command asks for DATABASE_URL.
 	list = exec.Command(bin, "apiclient", "list")
 	list.Env = opEnv

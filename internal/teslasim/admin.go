@@ -26,7 +26,7 @@ import (
 // cannot inject faults with a cross-site form or a no-cors fetch (those can
 // only send form or text/plain bodies, and browsers send their Origin).
 func (s *Sim) AdminHandler() http.Handler {
-	return adminGuard(s.adminMux())
+	return adminGuard(s.persisting(s.adminMux()))
 }
 
 // adminGuard refuses cross-site and non-JSON writes, and Host names other

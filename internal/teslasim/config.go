@@ -57,6 +57,11 @@ type Config struct {
 	Clock *Clock
 	// Logger receives request logs (never token values); nil: discard.
 	Logger *slog.Logger
+	// StateFile, when set, keeps the simulator's owners, grants, refresh
+	// tokens (with their grace), live access tokens, signing keys and clock
+	// offset across restarts: it is read by New and written after every
+	// request that may change them, and at Close.
+	StateFile string
 	// SigningKey is the initial RS256 signing key; nil: a fresh 2048-bit key.
 	// Sharing one key across many Sims saves key generation time in tests.
 	SigningKey *rsa.PrivateKey

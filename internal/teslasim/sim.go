@@ -50,6 +50,8 @@ type Sim struct {
 	calls    map[string]int
 	faults   map[Fault]*activeFault
 	families int64
+
+	stateMu sync.Mutex // serialises writes of the state file
 }
 
 type grantKey struct{ sub, client string }
@@ -116,6 +118,11 @@ func New(cfg Config) (*Sim, error) {
 		faults:  map[Fault]*activeFault{},
 	}
 	s.mux = s.routes()
+	if cfg.StateFile != "" {
+		if err := s.loadState(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -153,7 +160,7 @@ func (s *Sim) Start(addr string) error {
 	}
 	s.baseURL = "http://" + ln.Addr().String()
 	s.srv = &http.Server{
-		Handler:           s.withDate(s.mux),
+		Handler:           s.withDate(s.persisting(s.mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
@@ -176,6 +183,7 @@ func (s *Sim) Close() error {
 	if srv == nil {
 		return nil
 	}
+	s.saveState()
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("teslasim: close: %w", err)
 	}
@@ -184,7 +192,7 @@ func (s *Sim) Close() error {
 
 // Handler returns the whole simulator as one handler. When the Sim was not
 // started with Start, URLs in its answers are derived from each request's Host.
-func (s *Sim) Handler() http.Handler { return s.withDate(s.mux) }
+func (s *Sim) Handler() http.Handler { return s.withDate(s.persisting(s.mux)) }
 
 // withDate sends the simulator's clock as the Date header, as a real
 // server sends its own: after the clock is advanced, a separately running
