@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"teslalink/internal/apikey"
+	"teslalink/internal/db"
 	"teslalink/internal/teslasim"
 )
 
@@ -117,6 +118,33 @@ func init() {
 		{name: "apiclient revoke", args: "NAME",
 			summary:  "revoke a client (both its keys) at once, on every instance; its name can then be used again",
 			examples: []string{"web apiclient revoke billing"}},
+		{name: "webhook", args: "SUBCOMMAND",
+			summary: "manage the endpoints that receive signed link events (Standard Webhooks)",
+			detail: "Needs DATABASE_URL. Events: " + strings.Join(db.EventTypes, ", ") + ".\n" +
+				"Private and loopback targets are refused unless WEBHOOK_ALLOW_PRIVATE=true (web dev sets it).",
+			examples: []string{"web webhook add https://app.example.com/hooks/tesla", "web webhook list",
+				"web webhook deliveries --failed", "web webhook remove 3"},
+			run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+				return cmdWebhook(ctx, args, stdout)
+			}},
+		{name: "webhook add", args: "URL [--events link.revoked,link.reauth_required]",
+			summary: "add an endpoint and print its signing secret (whsec_...), once",
+			detail: "URL must be http(s). Without --events the endpoint gets every event. Each request is\n" +
+				"signed as Standard Webhooks says: headers webhook-id, webhook-timestamp and\n" +
+				"webhook-signature (v1,<base64 HMAC-SHA256 of id.timestamp.body>).",
+			flags:    []flagDoc{{"events", "list", "", "comma-separated event types (without it: every event): " + strings.Join(db.EventTypes, ", ")}},
+			examples: []string{"web webhook add https://app.example.com/hooks/tesla", "web webhook add https://ops.example.com/hook --events link.reauth_required,link.refresh_failed"}},
+		{name: "webhook list",
+			summary:  "list the endpoints, each with its events and whether it is failing; never a secret",
+			examples: []string{"web webhook list"}},
+		{name: "webhook remove", args: "ID",
+			summary:  "stop sending to an endpoint; its pending deliveries are cancelled, its history kept",
+			examples: []string{"web webhook remove 3"}},
+		{name: "webhook deliveries", args: "[--failed] [--limit 50]",
+			summary: "show recent deliveries, newest first, with their last attempt (time, HTTP status, latency, error)",
+			flags: []flagDoc{{"failed", "", "", "only deliveries that gave up or whose last attempt failed"},
+				{"limit", "n", "50", "how many deliveries to show (at most 1000)"}},
+			examples: []string{"web webhook deliveries", "web webhook deliveries --failed"}},
 		{name: "tesla", args: "SUBCOMMAND",
 			summary:  "Tesla operator commands",
 			examples: []string{"web tesla register --domain link.example.com --region eu"},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
+	"teslalink/internal/link"
 	"teslalink/internal/linksession"
 	"teslalink/internal/owner"
 	"teslalink/internal/seal"
@@ -99,6 +100,8 @@ type Config struct {
 	ConnectPerMinute int
 	APIPerSecond     int
 	TeslaTokenRPS    int
+	// ForceRefreshCooldown is FORCE_REFRESH_COOLDOWN; negative: none.
+	ForceRefreshCooldown time.Duration
 	// ShutdownDrain is how long /readyz answers 503 "draining" after SIGTERM
 	// while requests are still served, so a load balancer stops sending new
 	// ones before the listener closes (0: close at once).
@@ -265,6 +268,16 @@ func loadConfig(e env, required ...string) (*Config, error) {
 			errs = append(errs, &configError{"METRICS_ADDR", "must be host:port, e.g. 127.0.0.1:9464"})
 		} else {
 			c.MetricsAddr = v
+		}
+	}
+	c.ForceRefreshCooldown = link.DefaultForceRefreshCooldown
+	if v := e.get("FORCE_REFRESH_COOLDOWN", ""); v != "" {
+		if d, perr := time.ParseDuration(v); perr != nil || d < 0 || d > time.Hour {
+			errs = append(errs, &configError{"FORCE_REFRESH_COOLDOWN", "must be a duration from 0s (off) to 1h, e.g. 30s"})
+		} else if d == 0 {
+			c.ForceRefreshCooldown = -1
+		} else {
+			c.ForceRefreshCooldown = d
 		}
 	}
 	if v := e.get("SHUTDOWN_DRAIN", ""); v != "" {

@@ -51,8 +51,10 @@ type Config struct {
 	CanonicalHost    bool
 
 	RefreshMargin time.Duration // 0: the link service's default
-	SessionIdle   time.Duration // 0: the session store's default
-	SessionMaxAge time.Duration // 0: the session store's default
+	// ForceRefreshCooldown: see link.Config (0: 30 s; negative: none).
+	ForceRefreshCooldown time.Duration
+	SessionIdle          time.Duration // 0: the session store's default
+	SessionMaxAge        time.Duration // 0: the session store's default
 	// SessionNow is the session store's clock; nil: time.Now.
 	SessionNow func() time.Time
 	// Now is the clock of the link service and the handlers; nil: time.Now.
@@ -144,7 +146,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	a.Metrics = metrics.New(store, cacheStats, logger.With("component", "metrics"))
 	a.Metrics.WatchTokenBudget(tesla.TokenBudget())
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
-		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache,
+		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, ForceRefreshCooldown: cfg.ForceRefreshCooldown, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache,
 		OnRefresh: a.Metrics.Refresh})
 	cookieName := "__Host-teslalink"
 	if cfg.InsecureCookies {
@@ -169,8 +171,8 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		OnClaim: func(ctx context.Context, tx pgx.Tx, _ *db.LinkSession, c *db.Claim) error {
 			return a.Jobs.LinkEvent(ctx, tx, db.LinkEvent{Type: c.Event, At: c.Link.UpdatedAt, Link: c.Link})
 		}})
-	a.Owners = owner.New(owner.Config{Store: store, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
-		Now: cfg.Now, Cache: a.Cache})
+	a.Owners = owner.New(owner.Config{Store: store, Links: a.Links, Retention: cfg.ActivityRetention, Logger: logger.With("component", "owner"),
+		Now: cfg.Now})
 	a.Jobs, err = jobs.New(jobs.Config{Store: store, Links: a.Links, Logger: logger.With("component", "jobs"),
 		Sender:        webhook.NewSender(webhook.SenderOptions{AllowPrivate: cfg.WebhookAllowPrivate, Timeout: cfg.WebhookTimeout}),
 		RetrySchedule: cfg.RetrySchedule, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate,

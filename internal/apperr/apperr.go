@@ -15,24 +15,26 @@ type Code string
 
 // Codes shared by the API and the pages.
 const (
-	NotFound            Code = "not-found"
-	MethodNotAllowed    Code = "method-not-allowed"
-	TooLarge            Code = "too-large"
-	BadRequest          Code = "bad-request"
-	InvalidRequest      Code = "invalid-request"
-	Unauthenticated     Code = "unauthenticated"
-	InsufficientScope   Code = "insufficient-scope"
-	ScopeNotGranted     Code = "scope-not-granted"
-	LinkRevoked         Code = "link-revoked"
-	ReauthRequired      Code = "reauth-required"
-	TeslaMisconfigured  Code = "tesla-client-misconfigured"
-	TeslaUnavailable    Code = "tesla-unavailable"
-	DatabaseUnavailable Code = "database-unavailable"
-	TokenKeyUnavailable Code = "token-key-unavailable" // a stored token is sealed with a key this instance lacks
-	CrossSiteRequest    Code = "cross-site-request"
-	CSRF                Code = "csrf"
-	RateLimited         Code = "rate-limited" // a client address or API client is over its limit
-	Internal            Code = "internal"
+	NotFound           Code = "not-found"
+	MethodNotAllowed   Code = "method-not-allowed"
+	TooLarge           Code = "too-large"
+	BadRequest         Code = "bad-request"
+	InvalidRequest     Code = "invalid-request"
+	Unauthenticated    Code = "unauthenticated"
+	InsufficientScope  Code = "insufficient-scope"
+	ScopeNotGranted    Code = "scope-not-granted"
+	LinkRevoked        Code = "link-revoked"
+	ReauthRequired     Code = "reauth-required"
+	TeslaMisconfigured Code = "tesla-client-misconfigured"
+	TeslaUnavailable   Code = "tesla-unavailable"
+	// TeslaInvalidResponse: Tesla answered, but the answer failed verification.
+	TeslaInvalidResponse Code = "tesla-invalid-response"
+	DatabaseUnavailable  Code = "database-unavailable"
+	TokenKeyUnavailable  Code = "token-key-unavailable" // a stored token is sealed with a key this instance lacks
+	CrossSiteRequest     Code = "cross-site-request"
+	CSRF                 Code = "csrf"
+	RateLimited          Code = "rate-limited" // a client address or API client is over its limit
+	Internal             Code = "internal"
 )
 
 // Codes of the owner's login (the /connect form and the callback).

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Link statuses.
@@ -209,6 +211,16 @@ type TokenUpdate struct {
 	RefreshedAt          time.Time // when Tesla issued the tokens; zero means the database's now()
 }
 
+// RefreshLockTimeout bounds how long UpdateLinkLocked waits for the row
+// lock (PostgreSQL's lock_timeout); then LockTimeout(err) holds.
+const RefreshLockTimeout = 15 * time.Second
+
+// LockTimeout reports whether err is PostgreSQL's lock_timeout (55P03).
+func LockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
+}
+
 // UpdateLinkLocked locks the link's row (SELECT ... FOR UPDATE) in a
 // transaction, calls fn with the current row, stores the update fn returns
 // (a nil update stores nothing), commits, and returns the link as committed.
@@ -220,6 +232,11 @@ func (s *Store) UpdateLinkLocked(ctx context.Context, id string, fn func(l *Link
 	}
 	var out *Link
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Waiting for another refresh of this link is bounded by the server
+		// too, not only by ctx: a waiter holds a pooled connection.
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+strconv.Itoa(int(RefreshLockTimeout/time.Millisecond))+"ms'"); err != nil {
+			return fmt.Errorf("set lock_timeout: %w", err)
+		}
 		l, err := scanLink(tx.QueryRow(ctx, selectLink+`WHERE l.id = $1 FOR UPDATE OF l`, id))
 		if err != nil {
 			return fmt.Errorf("lock link: %w", err)

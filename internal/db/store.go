@@ -65,8 +65,40 @@ func (s *Store) Close() { s.pool.Close() }
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	if s.poolFull() {
+		return s.pingDirect(ctx)
+	}
 	var one int
 	if err := s.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		if s.poolFull() {
+			// It filled up while we waited: busy is not down.
+			return s.pingDirect(context.WithoutCancel(ctx))
+		}
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// MaxConns is the size of the connection pool (DB_MAX_CONNS).
+func (s *Store) MaxConns() int { return int(s.pool.Config().MaxConns) }
+
+// poolFull reports whether every pooled connection is in use.
+func (s *Store) poolFull() bool {
+	st := s.pool.Stat()
+	return st.AcquiredConns() >= st.MaxConns()
+}
+
+// pingDirect checks the database on a connection of its own, outside the
+// pool: a pool busy with slow requests says nothing about the database.
+func (s *Store) pingDirect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	if err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.Ping(ctx); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 func TestProblemWordingIsTranslated(t *testing.T) {
 	t.Parallel()
 	apiOnly := map[apperr.Code]bool{apperr.InvalidRequest: true, apperr.Unauthenticated: true, apperr.InsufficientScope: true,
-		apperr.ScopeNotGranted: true, apperr.LinkRevoked: true, apperr.ReauthRequired: true, apperr.TeslaMisconfigured: true,
+		apperr.ScopeNotGranted: true, apperr.LinkRevoked: true, apperr.ReauthRequired: true, apperr.TeslaMisconfigured: true, apperr.TeslaInvalidResponse: true,
 		apperr.TokenKeyUnavailable: true, apperr.StoredTokenUnusable: true, apperr.FleetNotRegistered: true,
 		apperr.FleetWrongRegion: true, apperr.FleetForbidden: true, apperr.ReturnURLNotAllowed: true,
 		apperr.LinkSessionNotLinked: true, apperr.ClaimCodeInvalid: true, apperr.ClaimCodeUsed: true,

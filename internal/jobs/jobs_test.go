@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"teslalink/internal/db"
+	"teslalink/internal/handlers"
 	"teslalink/internal/linksession"
 	"teslalink/internal/pgtest"
 	"teslalink/internal/testenv"
@@ -37,14 +42,14 @@ type receiver struct {
 }
 
 type event struct {
-	ID   string
-	Raw  []byte `json:"-"` // the body as received
-	Type string `json:"type"`
-	Data struct {
+	ID        string
+	Raw       []byte `json:"-"` // the body as received
+	Type      string `json:"type"`
+	RevokedBy string `json:"revoked_by"`
+	Data      struct {
 		ID          string   `json:"id"`
 		Status      string   `json:"status"`
 		Scopes      []string `json:"granted_scopes"`
-		RevokedBy   string   `json:"revoked_by"`
 		ExternalRef *string  `json:"external_ref"`
 	} `json:"data"`
 }
@@ -82,6 +87,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad json", http.StatusBadRequest)
 		return
 	}
+	if err := checkPayload(req.Header.Get("webhook-id"), ev.Type, body); err != nil {
+		r.t.Errorf("payload does not match openapi.yaml: %v\n%s", err, body)
+	}
 	ev.ID, ev.Raw = id, body
 	if r.accepted[id] == 0 {
 		r.events = append(r.events, ev)
@@ -114,6 +122,35 @@ func (r *receiver) waitFor(want ...string) []event {
 	}
 	r.t.Fatalf("received %v, want %v", r.types(), want)
 	return nil
+}
+
+var webhookDoc = sync.OnceValues(func() (*openapi3.T, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(handlers.OpenAPI())
+	if err != nil {
+		return nil, err
+	}
+	return doc, doc.Validate(context.Background())
+})
+
+// checkPayload validates a received body against the OpenAPI document's
+// webhooks section: the event must be listed there, with its schema.
+func checkPayload(id, typ string, body []byte) error {
+	doc, err := webhookDoc()
+	if err != nil {
+		return err
+	}
+	item := doc.Webhooks[typ]
+	if item == nil || item.Post == nil {
+		return fmt.Errorf("event %s is not under webhooks", typ)
+	}
+	if id == "" {
+		return errors.New("no webhook-id")
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	return item.Post.RequestBody.Value.Content.Get("application/json").Schema.Value.VisitJSON(v)
 }
 
 func login(t *testing.T, e *testenv.Env, email string, scopes ...string) *db.Link {
@@ -182,7 +219,7 @@ func TestLinkEventsInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := r.waitFor("link.created", "link.updated", "link.revoked")
-	if !slices.Contains(evs[1].Data.Scopes, "vehicle_location") || evs[2].Data.RevokedBy != "team" || evs[2].Data.Status != "revoked" {
+	if !slices.Contains(evs[1].Data.Scopes, "vehicle_location") || evs[2].RevokedBy != "team" || evs[2].Data.Status != "revoked" {
 		t.Fatalf("events %+v", evs)
 	}
 }
@@ -198,8 +235,8 @@ func TestEventSubscriptionsAndFailingEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := onlyRevoked.waitFor("link.revoked")
-	if evs[0].Data.RevokedBy != "owner" {
-		t.Fatalf("revoked by %q", evs[0].Data.RevokedBy)
+	if evs[0].RevokedBy != "owner" {
+		t.Fatalf("revoked by %q", evs[0].RevokedBy)
 	}
 	// The endpoint that is down: both events tried twice, then given up,
 	// kept, and the endpoint shown as failing.

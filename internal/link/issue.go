@@ -135,6 +135,15 @@ func (s *Service) cachedToken(linkID string, e *tokencache.Entry) (Token, error)
 // forget drops a link this instance changed from the token cache (the
 // database's change notification tells the other instances) and from the
 // vehicle lists.
+// Erased drops what this instance holds about links that no longer exist
+// (an owner's erase), like a revoke does; the database's change
+// notification tells the other instances.
+func (s *Service) Erased(linkIDs []string) {
+	for _, id := range linkIDs {
+		s.forget(id)
+	}
+}
+
 func (s *Service) forget(linkID string) {
 	s.vehicles.forget(linkID)
 	if s.cache != nil {

@@ -26,6 +26,10 @@ var (
 	ErrReauthRequired = errors.New("the owner must link their Tesla account again")
 	ErrMissingScope   = errors.New("the owner has not granted a required scope")
 	ErrTeslaConfig    = errors.New("tesla rejected this service's client configuration")
+	// ErrTeslaInvalidResponse means Tesla answered a refresh, but the answer
+	// failed verification (e.g. the ID token's signature): a provider or
+	// configuration fault, not a timeout.
+	ErrTeslaInvalidResponse = errors.New("tesla's refresh answer failed verification")
 	// ErrTokenKeyMissing means a stored token is sealed with a key this
 	// instance does not have: typically an instance still running with the
 	// old TOKEN_ENCRYPTION_KEYS after another one made a new key primary.
@@ -63,6 +67,8 @@ func translate(err error) error {
 		return apperr.New(apperr.ScopeNotGranted, err)
 	case errors.Is(err, ErrTokenKeyMissing):
 		return apperr.New(apperr.TokenKeyUnavailable, err)
+	case errors.Is(err, ErrTeslaInvalidResponse):
+		return apperr.New(apperr.TeslaInvalidResponse, err)
 	case errors.Is(err, ErrTeslaConfig):
 		return apperr.New(apperr.TeslaMisconfigured, err)
 	case errors.Is(err, oidc.ErrTokenBudget):
@@ -85,6 +91,15 @@ type Config struct {
 	Now           func() time.Time
 	RefreshMargin time.Duration // refresh when the access token expires within this; default 5 minutes
 	RefreshWait   time.Duration // deadline for one refresh including retries; default 20 seconds
+	// ForceRefreshCooldown: a forced refresh within this long after the
+	// link's last refresh returns that refresh's token instead of calling
+	// Tesla again (each refresh ends the access tokens handed out before).
+	// 0: 30 seconds; negative: no cooldown.
+	ForceRefreshCooldown time.Duration
+	// MaxRefreshes caps the refreshes this instance runs at once (each holds
+	// a database connection while Tesla answers); the others wait for a slot
+	// without holding one. 0: a quarter of the store's pool (at least 1).
+	MaxRefreshes int
 	// OfferedScopes are the optional scopes an owner may choose at login.
 	OfferedScopes []string
 	// Cache keeps API clients and access tokens in memory for IssueToken;
@@ -112,9 +127,17 @@ type Service struct {
 	onRefresh func(result string, took time.Duration)
 
 	inflight singleflight.Group // refreshes in progress on this instance, by link id
+	cooldown time.Duration      // see Config.ForceRefreshCooldown; 0: none
+	slots    chan struct{}      // one per refresh running; see Config.MaxRefreshes
 
 	keyAlertAt atomic.Int64 // unix nanoseconds of the last missing-key operator alert
 }
+
+// Defaults of Config.
+const (
+	DefaultForceRefreshCooldown = 30 * time.Second
+	DefaultMaxRefreshes         = 4
+)
 
 // New builds a Service.
 func New(cfg Config) *Service {
@@ -136,6 +159,20 @@ func New(cfg Config) *Service {
 	if s.wait <= 0 {
 		s.wait = 20 * time.Second
 	}
+	switch {
+	case cfg.ForceRefreshCooldown == 0:
+		s.cooldown = DefaultForceRefreshCooldown
+	case cfg.ForceRefreshCooldown > 0:
+		s.cooldown = cfg.ForceRefreshCooldown
+	}
+	n := cfg.MaxRefreshes
+	if n <= 0 {
+		n = DefaultMaxRefreshes
+		if cfg.Store != nil {
+			n = max(1, cfg.Store.MaxConns()/4) // well below the pool, so pages and /readyz keep theirs
+		}
+	}
+	s.slots = make(chan struct{}, n)
 	return s
 }
 

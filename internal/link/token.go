@@ -58,6 +58,12 @@ func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest)
 	if !req.ForceRefresh && l.AccessTokenExpiresAt.After(started.Add(s.margin)) {
 		return s.token(l)
 	}
+	if req.ForceRefresh && s.cooldown > 0 && !l.RefreshedAt.IsZero() && s.now().Sub(l.RefreshedAt) < s.cooldown &&
+		l.AccessTokenExpiresAt.After(s.now().Add(s.margin)) {
+		// Refreshed moments ago (by anyone, on any instance): hand out that
+		// refresh's token rather than end it with another refresh.
+		return s.token(l)
+	}
 	seen := l.RefreshTokenSealed
 	needed := func(cur *db.Link) bool {
 		if req.ForceRefresh {
@@ -68,18 +74,18 @@ func (s *Service) accessToken(ctx context.Context, l *db.Link, req TokenRequest)
 		}
 		return !cur.AccessTokenExpiresAt.After(s.now().Add(s.margin))
 	}
-	var err error
+	// Callers on this instance share one refresh (and one database
+	// connection) per link, forced ones among themselves: a forced caller
+	// that arrives while one runs gets that refresh's token. The row lock
+	// serialises the instances.
+	key := linkID
 	if req.ForceRefresh {
-		l, err = s.refresh(ctx, linkID, needed)
-	} else {
-		// Callers on this instance share one refresh (and one database
-		// connection) per link; the row lock serialises the instances.
-		var v any
-		v, err, _ = s.inflight.Do(linkID, func() (any, error) {
-			return s.refresh(context.WithoutCancel(ctx), linkID, needed)
-		})
-		l, _ = v.(*db.Link)
+		key = "force:" + linkID
 	}
+	v, err, _ := s.inflight.Do(key, func() (any, error) {
+		return s.refresh(context.WithoutCancel(ctx), linkID, needed)
+	})
+	l, _ = v.(*db.Link)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +124,13 @@ func (s *Service) token(l *db.Link) (*Token, error) {
 func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *db.Link) bool) (*db.Link, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
+	// A slot first, so waiting refreshes hold no database connection.
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: fmt.Errorf("no refresh slot free: %w", ctx.Err())}
+	}
 	var teslaErr error
 	var failedWith []byte // the sealed refresh token Tesla refused
 	wrote := false
@@ -160,7 +173,7 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		return l, nil
 	}
 	if teslaErr == nil {
-		if errors.Is(err, context.DeadlineExceeded) && !db.Unavailable(err) {
+		if (errors.Is(err, context.DeadlineExceeded) || db.LockTimeout(err)) && !db.Unavailable(err) {
 			// Waited too long for another refresh of this link to finish.
 			return nil, &UnavailableError{RetryAfter: 2 * time.Second, Err: err}
 		}
@@ -196,16 +209,40 @@ func (s *Service) refreshFailed(ctx context.Context, linkID string, failedWith [
 		s.log.Error("OPERATOR ALERT: Tesla rejected our client credentials during refresh; check TESLA_CLIENT_ID/TESLA_CLIENT_SECRET",
 			"link_id", linkID, "error", teslaErr)
 		return fmt.Errorf("%w: %v", ErrTeslaConfig, teslaErr)
+	case oidc.KindOf(teslaErr) == oidc.KindInvalid:
+		// Tesla answered, but the answer failed a check (signature, expiry,
+		// iat, ...): a provider or configuration fault. The new tokens were
+		// not stored; the previous refresh token stays valid at Tesla for 24
+		// hours, so the link is kept and a later attempt may recover.
+		s.log.Error("Tesla's refresh answer failed verification; the link is kept",
+			"link_id", linkID, "check", failedCheck(teslaErr), "error", teslaErr)
+		return fmt.Errorf("%w: %w", ErrTeslaInvalidResponse, teslaErr)
 	default:
-		// Transient, or an answer we could not verify (e.g. the key set could
-		// not be fetched): the previous refresh token stays valid at Tesla for
-		// 24 hours, so a later attempt recovers. The link is left as it is.
+		// Transient (e.g. the key set could not be fetched): the previous
+		// refresh token stays valid at Tesla for 24 hours, so a later attempt
+		// recovers. The link is left as it is.
 		retry := oidc.RetryAfterOf(teslaErr)
 		if retry <= 0 {
 			retry = 5 * time.Second
 		}
 		s.log.Warn("refresh failed; will retry on the next request", "link_id", linkID, "error", teslaErr)
 		return &UnavailableError{RetryAfter: retry, Err: teslaErr}
+	}
+}
+
+// failedCheck names the check a provider's answer failed: the innermost
+// cause of the oidc error (e.g. "id token expired"), never a token.
+func failedCheck(err error) string {
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"teslalink/internal/db"
-	"teslalink/internal/tokencache"
+	"teslalink/internal/link"
 )
 
 // Retention is how long activity is kept: a number of calendar months, or
@@ -71,27 +71,27 @@ const PageSize = 20
 
 // Config holds the Service's dependencies.
 type Config struct {
-	Store     *db.Store
+	Store *db.Store
+	// Links drops an erased owner's links from this instance's caches; nil
+	// in tests of this package alone.
+	Links     *link.Service
 	Retention Retention // activity older than this is deleted; zero: DefaultRetention
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Cache is the token cache; erased links are dropped from it at once
-	// (the database's change notification tells the other instances).
-	Cache *tokencache.Cache
 }
 
 // Service implements the owner's data rights.
 type Service struct {
 	store     *db.Store
+	links     *link.Service
 	retention Retention
 	log       *slog.Logger
 	now       func() time.Time
-	cache     *tokencache.Cache
 }
 
 // New builds a Service.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, retention: cfg.Retention, log: cfg.Logger, now: cfg.Now, cache: cfg.Cache}
+	s := &Service{store: cfg.Store, links: cfg.Links, retention: cfg.Retention, log: cfg.Logger, now: cfg.Now}
 	if s.retention == (Retention{}) {
 		s.retention = DefaultRetention
 	}
@@ -129,10 +129,11 @@ func (s *Service) Erase(ctx context.Context, ownerID int64, actor string) (*db.E
 	if err != nil {
 		return nil, err
 	}
-	if s.cache != nil {
-		for _, id := range erased.LinkIDs {
-			s.cache.InvalidateLink(id)
-		}
+	// Through the link service, which owns the token cache and the
+	// vehicle lists (the database's change notification tells the other
+	// instances).
+	if s.links != nil {
+		s.links.Erased(erased.LinkIDs)
 	}
 	// The owner's sub is personal data: the log names only the links.
 	s.log.InfoContext(ctx, "owner erased", "by", actor, "link_ids", erased.LinkIDs, "tokens", erased.Tokens,

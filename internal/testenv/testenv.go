@@ -78,6 +78,11 @@ type Options struct {
 	ConnectPerMinute, APIPerSecond int
 	// TokenBudget limits calls to the simulator's token endpoint (nil: none).
 	TokenBudget *ratelimit.Bucket
+	// ForceRefreshCooldown is FORCE_REFRESH_COOLDOWN; 0: none (so tests may
+	// force refreshes back to back).
+	ForceRefreshCooldown time.Duration
+	// DBMaxConns is DB_MAX_CONNS; 0: 40.
+	DBMaxConns int32
 	// ReturnURLs is the link sessions' return-URL allowlist; nil allows
 	// loopback URLs, as `web dev` does. &linksession.Allowlist{} allows none.
 	ReturnURLs *linksession.Allowlist
@@ -151,7 +156,11 @@ func New(t testing.TB, opts Options) *Env {
 	if e.DBURL == "" {
 		e.DBURL = pgtest.URL(t)
 	}
-	store, err := db.Open(context.Background(), e.DBURL, 40)
+	maxConns := opts.DBMaxConns
+	if maxConns <= 0 {
+		maxConns = 40
+	}
+	store, err := db.Open(context.Background(), e.DBURL, maxConns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +221,7 @@ func New(t testing.TB, opts Options) *Env {
 		SessionIdle: opts.SessionIdle, SessionMaxAge: opts.SessionMaxAge, SessionNow: opts.SessionNow, Now: now,
 		TokenCacheBytes: cacheBytes, TrustedProxies: opts.TrustProxy,
 		ConnectPerMinute: opts.ConnectPerMinute, APIPerSecond: opts.APIPerSecond,
+		ForceRefreshCooldown: cmp.Or(opts.ForceRefreshCooldown, -1),
 		// Tests flush usage themselves; background jobs run when a test asks (Options.Jobs, StartJobs).
 		UsageFlush: time.Hour, Logger: logger, ReturnURLs: allow, LinkSessionTTL: opts.LinkSessionTTL,
 		RetrySchedule:       retry,

@@ -8,17 +8,14 @@ import (
 	"teslalink/internal/link"
 )
 
-// Payload is the body of every webhook request.
+// Payload is the body of every webhook request: the event, and the link
+// as the API shows it.
 type Payload struct {
 	Type      string    `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
-	Data      Data      `json:"data"`
-}
-
-// Data is the link as the API shows it, plus who revoked it (link.revoked).
-type Data struct {
-	link.View
-	RevokedBy string `json:"revoked_by,omitempty"` // "owner" or "team"
+	// RevokedBy says who revoked the link ("owner" or "team"); link.revoked only.
+	RevokedBy string    `json:"revoked_by,omitempty"`
+	Data      link.View `json:"data"`
 }
 
 // Body renders an event's payload. It carries the link's public fields
@@ -30,7 +27,7 @@ func Body(ev db.LinkEvent) ([]byte, error) {
 	}
 	v := link.ViewOf(ev.Link, time.Time{})
 	v.LastUsedAt = nil // attribution is batched in memory; the API has the current value
-	return json.Marshal(Payload{Type: ev.Type, Timestamp: ev.At.UTC(), Data: Data{View: v, RevokedBy: ev.RevokedBy}})
+	return json.Marshal(Payload{Type: ev.Type, Timestamp: ev.At.UTC(), RevokedBy: ev.RevokedBy, Data: v})
 }
 
 // erasedPayload is owner.erased: nothing about the owner, only which link

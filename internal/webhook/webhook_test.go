@@ -75,7 +75,7 @@ func TestBodyCarriesNoTokenAndSaysWhoRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := p["data"].(map[string]any)
-	if p["type"] != "link.revoked" || p["timestamp"] != "2026-11-30T12:00:00Z" || data["id"] != l.ID || data["revoked_by"] != "team" {
+	if p["type"] != "link.revoked" || p["timestamp"] != "2026-11-30T12:00:00Z" || data["id"] != l.ID || p["revoked_by"] != "team" {
 		t.Fatalf("payload %s", b)
 	}
 	if strings.Contains(string(b), "sealed") || strings.Contains(string(b), "token\"") {
