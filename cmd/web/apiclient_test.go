@@ -72,6 +72,24 @@ func TestAPIClientCommands(t *testing.T) {
 		t.Errorf("flags before name: %d %s", code, out)
 	}
 
+	// --display-name is what owners see on a link session's page.
+	if code, out, _ = runCmd("apiclient", "create", "acme", "--scopes", "links:create", "--display-name", "Acme Charging"); code != 0 {
+		t.Fatalf("create with a display name: %d %s", code, out)
+	}
+	acme, err := store.Authenticate(context.Background(), apikey.Hash(keyRe.FindString(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := store.CreateLinkSession(context.Background(), db.NewLinkSession{IDHash: []byte("h"), APIClientID: acme.ID,
+		ExternalRef: "u", ReturnURL: "https://app.example.com/", Scopes: []string{"user_data"}, CreatedAt: time.Now(),
+		ExpiresAt: time.Now().Add(time.Minute)})
+	if err != nil || ls.APIClientDisplay != "Acme Charging" {
+		t.Errorf("display name owners see: %+v %v", ls, err)
+	}
+	if code, _, _ = runCmd("apiclient", "create", "ctl", "--display-name", "bad\x01name"); code != exitConfig {
+		t.Errorf("control character in --display-name: %d", code)
+	}
+
 	code, out, _ = runCmd("apiclient", "list")
 	if code != 0 || !strings.Contains(out, "billing") || !strings.Contains(out, key[:12]) || !strings.Contains(out, "crm") ||
 		strings.Contains(out, key) {

@@ -17,6 +17,7 @@ import (
 	"teslalink/internal/linksession"
 	"teslalink/internal/owner"
 	"teslalink/internal/seal"
+	"teslalink/internal/teslascope"
 )
 
 // configError names the variable that is wrong and how, never its value.
@@ -54,8 +55,7 @@ func (es *configErrors) add(v string, err error) bool {
 }
 
 // allOptionalScopes are the optional Tesla scopes the service knows.
-var allOptionalScopes = []string{"user_data", "vehicle_device_data", "vehicle_location", "vehicle_cmds",
-	"vehicle_charging_cmds", "energy_device_data", "energy_cmds"}
+var allOptionalScopes = teslascope.Optional()
 
 // Config is every setting, read from the environment and validated at start-up.
 type Config struct {

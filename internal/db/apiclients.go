@@ -164,7 +164,7 @@ func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID
 	}
 	var c APIClient
 	var storedHash []byte
-	var n nullLink
+	var n linkRow // an outer join: no link leaves it all NULL
 	dest := append([]any{&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &storedHash, &c.UsedOldKey}, n.dest()...)
 	err := s.pool.QueryRow(ctx, `SELECT c.id, c.name, c.key_prefix, c.scopes, c.created_at,
 			CASE WHEN c.key_hash = $1 THEN c.key_hash ELSE c.old_key_hash END, c.key_hash <> $1, `+linkColumns+`
@@ -184,43 +184,4 @@ func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID
 		return nil, nil, ErrUnknownKey
 	}
 	return &c, n.link(), nil
-}
-
-// nullLink scans linkColumns from an outer join, where every column may be NULL.
-type nullLink struct {
-	id, sub, email, name, status, reason, region, iss, keyID *string
-	ownerID                                                  *int64
-	statusChanged, linked, updated                           *time.Time
-	accessExp, refreshed, revoked                            *time.Time
-	requested, granted                                       []string
-	refreshSealed, accessSealed                              []byte
-	externalRef, apiClient                                   string
-}
-
-func (n *nullLink) dest() []any {
-	return []any{&n.id, &n.ownerID, &n.sub, &n.email, &n.name, &n.status, &n.reason, &n.statusChanged,
-		&n.region, &n.iss, &n.requested, &n.granted, &n.keyID, &n.refreshSealed, &n.accessSealed, &n.accessExp,
-		&n.linked, &n.refreshed, &n.revoked, &n.updated, &n.externalRef, &n.apiClient}
-}
-
-func (n *nullLink) link() *Link {
-	if n.id == nil {
-		return nil
-	}
-	s := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	l := &Link{ID: *n.id, OwnerSub: s(n.sub), OwnerEmail: s(n.email), OwnerName: s(n.name), Status: s(n.status),
-		StatusReason: s(n.reason), StatusChangedAt: deref(n.statusChanged), Region: s(n.region), IDTokenIssuer: s(n.iss),
-		RequestedScopes: n.requested, GrantedScopes: n.granted, TokenKeyID: s(n.keyID), RefreshTokenSealed: n.refreshSealed,
-		AccessTokenSealed: n.accessSealed, AccessTokenExpiresAt: deref(n.accessExp), LinkedAt: deref(n.linked),
-		RefreshedAt: deref(n.refreshed), RevokedAt: deref(n.revoked), UpdatedAt: deref(n.updated),
-		ExternalRef: n.externalRef, APIClient: n.apiClient}
-	if n.ownerID != nil {
-		l.OwnerID = *n.ownerID
-	}
-	return l
 }

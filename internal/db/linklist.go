@@ -54,12 +54,12 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LinkSummary, error) {
 		var ls LinkSummary
+		var n linkRow
 		var lastUsed *time.Time
-		l, err := scanLink(extraScan{r, &lastUsed})
-		if err != nil {
+		if err := r.Scan(append(n.dest(), &lastUsed)...); err != nil {
 			return ls, err
 		}
-		ls.Link, ls.LastUsedAt = *l, deref(lastUsed)
+		ls.Link, ls.LastUsedAt = *n.link(), deref(lastUsed)
 		return ls, nil
 	})
 	if err != nil {
@@ -67,14 +67,6 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, err
 	}
 	return out, nil
 }
-
-// extraScan lets scanLink read a row that has more columns after the link's.
-type extraScan struct {
-	row   pgx.Row
-	extra any
-}
-
-func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra)...) }
 
 // LinkLastUsed returns the last time any API client obtained the link's
 // token (zero when never).

@@ -57,20 +57,60 @@ const linkColumns = `l.id::text, l.owner_id, o.sub, o.email, o.name, l.status, l
 // selectLink reads one link with its owner; callers add WHERE (and FOR UPDATE OF l).
 const selectLink = `SELECT ` + linkColumns + ` FROM links l JOIN owners o ON o.id = l.owner_id `
 
+// linkRow is the one scanner of linkColumns. Every destination may be
+// NULL, so it reads a link, a listed link with more columns after it, and
+// the API key lookup's outer join (no link: everything NULL).
+type linkRow struct {
+	id, sub, email, name, status, reason, region, iss, keyID *string
+	ownerID                                                  *int64
+	statusChanged, linked, updated                           *time.Time
+	accessExp, refreshed, revoked                            *time.Time
+	requested, granted                                       []string
+	refreshSealed, accessSealed                              []byte
+	externalRef, apiClient                                   *string
+}
+
+// dest returns the scan destinations, in linkColumns' order.
+func (n *linkRow) dest() []any {
+	return []any{&n.id, &n.ownerID, &n.sub, &n.email, &n.name, &n.status, &n.reason, &n.statusChanged,
+		&n.region, &n.iss, &n.requested, &n.granted, &n.keyID, &n.refreshSealed, &n.accessSealed, &n.accessExp,
+		&n.linked, &n.refreshed, &n.revoked, &n.updated, &n.externalRef, &n.apiClient}
+}
+
+// link returns the scanned link, or nil when the row held none.
+func (n *linkRow) link() *Link {
+	if n.id == nil {
+		return nil
+	}
+	s := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	l := &Link{ID: *n.id, OwnerSub: s(n.sub), OwnerEmail: s(n.email), OwnerName: s(n.name), Status: s(n.status),
+		StatusReason: s(n.reason), StatusChangedAt: deref(n.statusChanged), Region: s(n.region), IDTokenIssuer: s(n.iss),
+		RequestedScopes: n.requested, GrantedScopes: n.granted, TokenKeyID: s(n.keyID), RefreshTokenSealed: n.refreshSealed,
+		AccessTokenSealed: n.accessSealed, AccessTokenExpiresAt: deref(n.accessExp), LinkedAt: deref(n.linked),
+		RefreshedAt: deref(n.refreshed), RevokedAt: deref(n.revoked), UpdatedAt: deref(n.updated),
+		ExternalRef: s(n.externalRef), APIClient: s(n.apiClient)}
+	if n.ownerID != nil {
+		l.OwnerID = *n.ownerID
+	}
+	return l
+}
+
+// scanLink reads one link row.
 func scanLink(row pgx.Row) (*Link, error) {
-	var l Link
-	var accessExp, refreshed, revoked *time.Time
-	err := row.Scan(&l.ID, &l.OwnerID, &l.OwnerSub, &l.OwnerEmail, &l.OwnerName, &l.Status, &l.StatusReason,
-		&l.StatusChangedAt, &l.Region, &l.IDTokenIssuer, &l.RequestedScopes, &l.GrantedScopes, &l.TokenKeyID,
-		&l.RefreshTokenSealed, &l.AccessTokenSealed, &accessExp, &l.LinkedAt, &refreshed, &revoked, &l.UpdatedAt,
-		&l.ExternalRef, &l.APIClient)
-	if err != nil {
+	var n linkRow
+	if err := row.Scan(n.dest()...); err != nil {
 		return nil, notFound(err)
 	}
-	l.AccessTokenExpiresAt = deref(accessExp)
-	l.RefreshedAt = deref(refreshed)
-	l.RevokedAt = deref(revoked)
-	return &l, nil
+	l := n.link()
+	if l == nil {
+		return nil, ErrNotFound
+	}
+	return l, nil
 }
 
 func deref(t *time.Time) time.Time {

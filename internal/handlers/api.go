@@ -21,25 +21,6 @@ var openapiYAML []byte
 // OpenAPI returns the API's OpenAPI 3.1 document (served at /api/openapi.yaml).
 func OpenAPI() []byte { return openapiYAML }
 
-// apiRoutes registers the token broker API. Every /api/v1 route needs an API
-// key with the route's scope; link ids are canonicalised before anything
-// reads them, and unknown query parameters are refused; errors are RFC 9457
-// problems.
-func (s *Server) apiRoutes(g *echo.Group) {
-	g.GET("/openapi.yaml", s.openapiDoc)
-	v1 := g.Group("/v1")
-	v1.GET("/links", s.apiListLinks, s.apiKey(apikey.ScopeLinksRead, false),
-		allowQuery("status", "owner_sub", "external_ref", "cursor", "limit"))
-	v1.GET("/links/:id", s.apiGetLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksRead, true), allowQuery())
-	// The token route is authorised by the link service (with its token
-	// cache); apiToken checks the query once the caller is authorised.
-	v1.POST("/links/:id/token", s.apiToken, canonicalLinkID)
-	v1.DELETE("/links/:id", s.apiDeleteLink, canonicalLinkID, s.apiKey(apikey.ScopeLinksDelete, false), allowQuery())
-	v1.DELETE("/owners/:sub", s.apiEraseOwner, s.apiKey(apikey.ScopeOwnersErase, false), allowQuery())
-	v1.POST("/link-sessions", s.apiCreateLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
-	v1.POST("/link-sessions/:id/claim", s.apiClaimLinkSession, s.apiKey(apikey.ScopeLinksCreate, false), s.linkSessionsOn, allowQuery())
-}
-
 // linkSessionsOn answers 404 when this server runs without link sessions.
 func (s *Server) linkSessionsOn(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -132,9 +132,6 @@ func (s *Service) cachedToken(linkID string, e *tokencache.Entry) (Token, error)
 		FleetAPIBaseURL: base, LinkID: linkID}, nil
 }
 
-// forget drops a link this instance changed from the token cache (the
-// database's change notification tells the other instances) and from the
-// vehicle lists.
 // Erased drops what this instance holds about links that no longer exist
 // (an owner's erase), like a revoke does; the database's change
 // notification tells the other instances.
@@ -144,6 +141,9 @@ func (s *Service) Erased(linkIDs []string) {
 	}
 }
 
+// forget drops a link this instance changed from the token cache (the
+// database's change notification tells the other instances) and from the
+// vehicle lists.
 func (s *Service) forget(linkID string) {
 	s.vehicles.forget(linkID)
 	if s.cache != nil {

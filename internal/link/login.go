@@ -16,13 +16,14 @@ import (
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
 	"teslalink/internal/oidc"
+	"teslalink/internal/teslascope"
 )
 
 // LoginTTL bounds a login transaction: from BeginLogin to FinishLogin.
 const LoginTTL = 10 * time.Minute
 
 // AlwaysScopes are requested on every login.
-var AlwaysScopes = []string{"openid", "offline_access"}
+var AlwaysScopes = teslascope.Fixed()
 
 // LoginState is one login transaction between BeginLogin and FinishLogin.
 // The caller keeps it where only the browser that started the login can

@@ -1,12 +1,13 @@
 package teslasim
 
-import "strings"
+import (
+	"strings"
+
+	"teslalink/internal/teslascope"
+)
 
 // Scopes Tesla knows, in display order. openid and offline_access are fixed.
-var knownScopes = []string{
-	"openid", "offline_access", "user_data", "vehicle_device_data", "vehicle_location",
-	"vehicle_cmds", "vehicle_charging_cmds", "energy_device_data", "energy_cmds",
-}
+var knownScopes = teslascope.All()
 
 var scopeLabels = map[string]string{
 	"openid":                "Sign you in (always granted)",
@@ -20,16 +21,9 @@ var scopeLabels = map[string]string{
 	"energy_cmds":           "Energy product settings",
 }
 
-func isFixedScope(s string) bool { return s == "openid" || s == "offline_access" }
+func isFixedScope(s string) bool { return teslascope.IsFixed(s) }
 
-func isKnownScope(s string) bool {
-	for _, k := range knownScopes {
-		if k == s {
-			return true
-		}
-	}
-	return false
-}
+func isKnownScope(s string) bool { return teslascope.IsKnown(s) }
 
 // withFixedScopes returns scopes (deduplicated, in canonical order, unknown
 // ones dropped) plus openid and offline_access.

@@ -31,14 +31,14 @@ import (
 	"teslalink/internal/pgtest"
 	"teslalink/internal/ratelimit"
 	"teslalink/internal/seal"
+	"teslalink/internal/teslascope"
 	"teslalink/internal/teslasim"
 	"teslalink/internal/tokencache"
 	"teslalink/internal/usage"
 )
 
 // OptionalScopes are all optional scopes, as the service offers by default.
-var OptionalScopes = []string{"user_data", "vehicle_device_data", "vehicle_location", "vehicle_cmds",
-	"vehicle_charging_cmds", "energy_device_data", "energy_cmds"}
+var OptionalScopes = teslascope.Optional()
 
 // Options tune an Env.
 type Options struct {

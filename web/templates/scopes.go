@@ -1,29 +1,41 @@
 package templates
 
-// ScopeCatalog returns every Tesla scope the service knows, in display
-// order, with plain-language titles and descriptions. Wording follows Tesla's
-// Fleet API scope table. A fresh slice is returned on each call.
+import "teslalink/internal/teslascope"
+
+// scopeWords are the plain-language title and description of each scope
+// in teslascope's list. Wording follows Tesla's Fleet API scope table.
+var scopeWords = map[string][2]string{
+	teslascope.OpenID:        {"Sign in with Tesla", "Confirms who you are using your Tesla account."},
+	teslascope.OfflineAccess: {"Stay connected", "Keeps access working without you signing in again, until you revoke it."},
+	teslascope.UserData:      {"Profile", "Your name, email, home address, profile picture and referral information."},
+	teslascope.VehicleDeviceData: {"Vehicle data",
+		"Live status such as battery and climate, ownership, available upgrades, nearby Superchargers and service scheduling."},
+	teslascope.VehicleLocation:  {"Vehicle location", "Where your vehicle is, precisely."},
+	teslascope.EnergyDeviceData: {"Energy data", "Powerwall and solar live status, site details, backup history and energy history."},
+	teslascope.VehicleCmds: {"Vehicle commands",
+		"Lock and unlock, wake up, remote start, add or remove drivers, Live Camera and software update scheduling."},
+	teslascope.VehicleChargingCmds: {"Charging",
+		"Charging history, amounts billed and locations, and start, stop or schedule charging."},
+	teslascope.EnergyCmds: {"Energy settings", "Change backup reserve, operation mode and storm mode."},
+}
+
+// ScopeCatalog returns every Tesla scope the service knows (teslascope's
+// list), in display order: the fixed ones, then what the service may read,
+// then what lets it act. A fresh slice is returned on each call.
 func ScopeCatalog() []ScopeInfo {
-	return []ScopeInfo{
-		{Name: "openid", Title: "Sign in with Tesla",
-			Description: "Confirms who you are using your Tesla account.", Fixed: true},
-		{Name: "offline_access", Title: "Stay connected",
-			Description: "Keeps access working without you signing in again, until you revoke it.", Fixed: true},
-		{Name: "user_data", Title: "Profile",
-			Description: "Your name, email, home address, profile picture and referral information."},
-		{Name: "vehicle_device_data", Title: "Vehicle data",
-			Description: "Live status such as battery and climate, ownership, available upgrades, nearby Superchargers and service scheduling."},
-		{Name: "vehicle_location", Title: "Vehicle location",
-			Description: "Where your vehicle is, precisely."},
-		{Name: "energy_device_data", Title: "Energy data",
-			Description: "Powerwall and solar live status, site details, backup history and energy history."},
-		{Name: "vehicle_cmds", Title: "Vehicle commands",
-			Description: "Lock and unlock, wake up, remote start, add or remove drivers, Live Camera and software update scheduling.", Control: true},
-		{Name: "vehicle_charging_cmds", Title: "Charging",
-			Description: "Charging history, amounts billed and locations, and start, stop or schedule charging.", Control: true},
-		{Name: "energy_cmds", Title: "Energy settings",
-			Description: "Change backup reserve, operation mode and storm mode.", Control: true},
+	all := teslascope.All()
+	out := make([]ScopeInfo, 0, len(all))
+	for _, pass := range []func(string) bool{teslascope.IsFixed,
+		func(n string) bool { return !teslascope.IsFixed(n) && !teslascope.IsControl(n) }, teslascope.IsControl} {
+		for _, n := range all {
+			if pass(n) {
+				w := scopeWords[n]
+				out = append(out, ScopeInfo{Name: n, Title: w[0], Description: w[1], Fixed: teslascope.IsFixed(n),
+					Control: teslascope.IsControl(n)})
+			}
+		}
 	}
+	return out
 }
 
 // LookupScope returns the catalog entry for a scope name. Unknown names
