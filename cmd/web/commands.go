@@ -45,7 +45,8 @@ func init() {
 			detail: "Runs the whole service for development with nothing set up beforehand.\n" +
 				"PostgreSQL data and development keys live in TESLALINK_DEV_DIR (default .dev).\n" +
 				"Set DATABASE_URL to use your own database, or TESLA_CLIENT_ID (and the other TESLA_*\n" +
-				"variables) to use a real provider instead of the simulator.",
+				"variables) to use a real provider instead of the simulator.\n" +
+				"Prometheus metrics: http://127.0.0.1:9464/metrics (METRICS_ADDR; a free port if taken).",
 			flags: []flagDoc{
 				{"addr", "host:port", "127.0.0.1:8080 (or ADDR)", "listen address; loopback only, unless --allow-remote"},
 				{"sim-addr", "host:port", "127.0.0.1:0 (a free port)", "listen address of the Tesla simulator; loopback only, unless --allow-remote"},
@@ -58,7 +59,9 @@ func init() {
 			detail: "Requires PUBLIC_URL, DATABASE_URL, TESLA_CLIENT_ID, TOKEN_ENCRYPTION_KEYS and\n" +
 				"SESSION_KEYS. Without TESLA_CLIENT_SECRET it runs as a public client (PKCE only).\n" +
 				"Applies pending migrations at start-up.\n" +
-				"Stops gracefully on SIGTERM or Ctrl-C. Every variable is listed in README.md.",
+				"Stops gracefully on SIGTERM or Ctrl-C (SHUTDOWN_DRAIN: /readyz fails first).\n" +
+				"METRICS_ADDR serves Prometheus metrics on a listener of its own.\n" +
+				"Every variable is listed in README.md.",
 			flags:    []flagDoc{{"addr", "host:port", "127.0.0.1:8080 (or ADDR)", "listen address"}},
 			examples: []string{"web serve", "web serve --addr 0.0.0.0:8080"},
 			run:      cmdServe},

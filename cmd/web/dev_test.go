@@ -45,6 +45,15 @@ func TestDevCommand(t *testing.T) {
 		}
 		res.Body.Close()
 	}
+	// Metrics are on by default, on loopback, apart from the public port.
+	if !strings.HasPrefix(first.metricsURL, "http://127.0.0.1:") || strings.HasPrefix(first.metricsURL, first.url+"/") {
+		t.Fatalf("web dev metrics at %q", first.metricsURL)
+	}
+	if res, err := http.Get(first.metricsURL); err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET %s: %v %v", first.metricsURL, err, res)
+	} else {
+		res.Body.Close()
+	}
 	// The first start prints a ready development API key.
 	if first.apiKey == "" {
 		t.Fatal("web dev printed no development API key")
@@ -115,10 +124,14 @@ type devRun struct {
 	dbURL  string
 	simURL string
 	apiKey string
-	done   chan error
+	// metricsURL is where web dev serves /metrics (from its log).
+	metricsURL string
+	done       chan error
 }
 
 var psqlRe = regexp.MustCompile(`psql "([^"]+)"`)
+
+var metricsRe = regexp.MustCompile(`metrics listening.*url=(http://[^ ]+/metrics)`)
 
 func startDev(t *testing.T, bin, devDir string) *devRun {
 	t.Helper()
@@ -153,6 +166,9 @@ func startDev(t *testing.T, bin, devDir string) *devRun {
 			}
 			if k := keyRe.FindString(line); k != "" {
 				r.apiKey = k
+			}
+			if m := metricsRe.FindStringSubmatch(line); m != nil {
+				r.metricsURL = m[1]
 			}
 			if strings.HasPrefix(line, "Tesla simulator: ") {
 				r.simURL = strings.Fields(line)[2]

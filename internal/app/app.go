@@ -144,6 +144,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		cacheStats = a.Cache
 	}
 	a.Metrics = metrics.New(store, cacheStats, logger.With("component", "metrics"))
+	a.Metrics.WatchTokenBudget(tesla.TokenBudget())
 	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
 		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, ForceRefreshCooldown: cfg.ForceRefreshCooldown, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache,
 		OnRefresh: a.Metrics.Refresh})

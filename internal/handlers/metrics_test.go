@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"teslalink/internal/ratelimit"
 	"teslalink/internal/teslasim"
 	"teslalink/internal/testenv"
 )
@@ -39,7 +40,7 @@ func scrape(t *testing.T, e *testenv.Env) map[string]float64 {
 // links gauge and the pool all show up and move with what happens.
 func TestMetricsMove(t *testing.T) {
 	t.Parallel()
-	e := testenv.New(t, testenv.Options{})
+	e := testenv.New(t, testenv.Options{TokenBudget: ratelimit.NewBucket(50, 50, nil)})
 	l := linkOwner(t, e, "metrics@example.com")
 	a := newAPI(t, e, newKey(t, e, "crm"))
 	waitCacheLive(t, e)
@@ -82,6 +83,10 @@ func TestMetricsMove(t *testing.T) {
 	moved(`teslalink_token_requests_total{client="crm",outcome="reauth-required"}`, 1)
 	moved(`teslalink_tesla_refresh_duration_seconds_count{result="ok"}`, 1)
 	moved(`teslalink_tesla_refresh_duration_seconds_count{result="reauth"}`, 1)
+	moved(`teslalink_tesla_token_budget_calls_total{result="allowed"}`, 2)
+	if after["teslalink_tesla_token_budget_rate"] != 50 {
+		t.Errorf("budget rate = %v", after["teslalink_tesla_token_budget_rate"])
+	}
 	if hits := after["teslalink_token_cache_hits_total"] - before["teslalink_token_cache_hits_total"]; hits < 2 {
 		t.Errorf("cache hits moved by %v, want at least 2 (repeated requests for one link)", hits)
 	}

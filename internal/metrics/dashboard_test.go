@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"teslalink/internal/ratelimit"
 )
 
 // TestDashboardShowsEveryMetric: deploy/grafana-dashboard.json is valid
@@ -42,6 +44,7 @@ func TestDashboardShowsEveryMetric(t *testing.T) {
 	m.TokenRequest("c", OutcomeOK)
 	m.Refresh("ok", time.Millisecond)
 	m.links.WithLabelValues("active").Set(1)
+	m.WatchTokenBudget(ratelimit.NewBucket(1, 1, nil))
 	families, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"teslalink/internal/db"
+	"teslalink/internal/ratelimit"
 )
 
 // OutcomeOK is the outcome label of a token request that got a token;
@@ -95,6 +96,30 @@ func New(store *db.Store, cache CacheStats, logger *slog.Logger) *Metrics {
 				func() float64 { _, mi := cache.Stats(); return float64(mi) }))
 	}
 	return m
+}
+
+// WatchTokenBudget exports the use of the budget of calls to Tesla's token
+// endpoint (TESLA_TOKEN_RPS): calls allowed and refused, the rate, and the
+// calls available right now. A nil budget exports nothing.
+func (m *Metrics) WatchTokenBudget(b *ratelimit.Bucket) {
+	if b == nil {
+		return
+	}
+	calls := func(result string, pick func(ratelimit.BucketStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "teslalink_tesla_token_budget_calls_total",
+			Help:        "Calls to Tesla's token endpoint the budget allowed, and those it refused (answered 503 at once).",
+			ConstLabels: prometheus.Labels{"result": result}},
+			func() float64 { return float64(pick(b.Stats())) })
+	}
+	m.reg.MustRegister(
+		calls("allowed", func(s ratelimit.BucketStats) uint64 { return s.Allowed }),
+		calls("refused", func(s ratelimit.BucketStats) uint64 { return s.Refused }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "teslalink_tesla_token_budget_rate",
+			Help: "The budget: calls per second to Tesla's token endpoint (TESLA_TOKEN_RPS)."},
+			func() float64 { return b.Stats().Rate }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "teslalink_tesla_token_budget_available",
+			Help: "Calls to Tesla's token endpoint the budget would allow right now."},
+			func() float64 { return b.Stats().Available }))
 }
 
 // Registry is the registry, for tests and extra collectors.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"teslalink/internal/ratelimit"
 )
 
 type fakeCache struct{ hits, misses uint64 }
@@ -62,4 +64,29 @@ func BenchmarkTokenRequest(b *testing.B) {
 			m.TokenRequest("billing", OutcomeOK)
 		}
 	})
+}
+
+// TestTokenBudgetSeries: the budget's allowed and refused calls, its rate
+// and what is available now.
+func TestTokenBudgetSeries(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := ratelimit.NewBucket(2, 2, func() time.Time { return now })
+	m := New(nil, nil, nil)
+	m.WatchTokenBudget(b)
+	m.WatchTokenBudget(nil) // no budget: nothing more
+	for range 3 {
+		b.Allow()
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`teslalink_tesla_token_budget_calls_total{result="allowed"} 2`,
+		`teslalink_tesla_token_budget_calls_total{result="refused"} 1`,
+		`teslalink_tesla_token_budget_rate 2`,
+		`teslalink_tesla_token_budget_available 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
 }

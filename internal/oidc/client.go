@@ -204,6 +204,9 @@ func (c *Client) Audience() string { return c.cfg.Audience }
 // PublicClient reports whether the client has no secret (PKCE only).
 func (c *Client) PublicClient() bool { return c.cfg.ClientSecret == "" }
 
+// TokenBudget returns the budget of calls to the token endpoint (nil: none).
+func (c *Client) TokenBudget() *ratelimit.Bucket { return c.tokenBudget }
+
 // ClientID returns the configured client id.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
 

@@ -19,6 +19,29 @@ type Bucket struct {
 	tokens float64
 	at     time.Time
 	now    func() time.Time
+
+	allowed, refused uint64 // Allow's answers so far, for metrics
+}
+
+// BucketStats is a Bucket's configuration and use so far.
+type BucketStats struct {
+	Rate, Burst      float64 // per second; at once
+	Available        float64 // tokens left now
+	Allowed, Refused uint64  // Allow's answers so far
+}
+
+// Stats returns the bucket's configuration and use so far (zero for nil).
+func (b *Bucket) Stats() BucketStats {
+	if b == nil {
+		return BucketStats{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	avail := b.tokens
+	if d := b.now().Sub(b.at); d > 0 {
+		avail = math.Min(b.burst, avail+d.Seconds()*b.rate)
+	}
+	return BucketStats{Rate: b.rate, Burst: b.burst, Available: avail, Allowed: b.allowed, Refused: b.refused}
 }
 
 // NewBucket returns a bucket allowing rate requests per second with bursts of
@@ -42,7 +65,13 @@ func (b *Bucket) Allow() (bool, time.Duration) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return take(&b.tokens, &b.at, b.rate, b.burst, b.now())
+	ok, wait := take(&b.tokens, &b.at, b.rate, b.burst, b.now())
+	if ok {
+		b.allowed++
+	} else {
+		b.refused++
+	}
+	return ok, wait
 }
 
 // take refills tokens for the time since at and spends one if it can.
