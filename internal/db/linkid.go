@@ -12,11 +12,12 @@ func ParseLinkID(s string) ([16]byte, bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return out, false
 	}
+	// Dashes only at the four positions above; every other byte is a hex
+	// digit (a dash elsewhere must not shift the pairs: found by fuzzing).
 	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
 			i++
-			continue
 		}
 		hi, ok1 := fromHex(s[i])
 		lo, ok2 := fromHex(s[i+1])
@@ -25,7 +26,6 @@ func ParseLinkID(s string) ([16]byte, bool) {
 		}
 		out[j] = hi<<4 | lo
 		j++
-		i += 2
 	}
 	return out, true
 }
