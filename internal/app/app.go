@@ -177,7 +177,8 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 		Sender:        webhook.NewSender(webhook.SenderOptions{AllowPrivate: cfg.WebhookAllowPrivate, Timeout: cfg.WebhookTimeout}),
 		RetrySchedule: cfg.RetrySchedule, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate,
 		KeepAliveEvery: cfg.KeepAliveInterval, CleanupEvery: cfg.CleanupInterval, Now: cfg.Now,
-		Cleanups: []jobs.Cleanup{{Name: "owner activity", Run: a.Owners.CleanupActivity}}})
+		Cleanups:   []jobs.Cleanup{{Name: "owner activity", Run: a.Owners.CleanupActivity}},
+		OnDelivery: a.Metrics.WebhookDelivery})
 	if err != nil {
 		return nil, err
 	}

@@ -26,5 +26,14 @@ func (s *Store) CountLinksByStatus(ctx context.Context) (map[string]int64, error
 	return out, rows.Err()
 }
 
+// CountPendingWebhookDeliveries is the webhook queue's depth: deliveries
+// not yet accepted by their endpoint and not given up (a partial index
+// covers them).
+func (s *Store) CountPendingWebhookDeliveries(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM webhook_deliveries WHERE status = $1", DeliveryPending).Scan(&n)
+	return n, err
+}
+
 // PoolStat returns the connection pool's statistics.
 func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }

@@ -65,6 +65,16 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[deliveryArgs])
 	if err := store.RecordWebhookAttempt(context.WithoutCancel(ctx), d.ID, a, ok, final, nextAt); err != nil {
 		return err
 	}
+	if on := w.r.cfg.OnDelivery; on != nil {
+		switch {
+		case ok:
+			on("ok")
+		case final:
+			on("gave_up")
+		default:
+			on("failed")
+		}
+	}
 	if ok {
 		return nil
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	EventRetention time.Duration
 	// Now is the clock for cleanup; default time.Now.
 	Now func() time.Time
+	// OnDelivery, when set, is told each delivery attempt's result:
+	// "ok", "failed" (retried later) or "gave_up" (for metrics).
+	OnDelivery func(result string)
 	// Cleanups run with every cleanup job, after the expired sessions and
 	// login states and the old webhook events.
 	Cleanups []Cleanup

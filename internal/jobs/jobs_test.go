@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,6 +206,18 @@ func TestReceiverThatFailsTwiceGetsEachEventOnce(t *testing.T) {
 	eps, _ := e.Store.ListWebhookEndpoints(context.Background())
 	if eps[0].ConsecutiveFailures != 0 || !eps[0].FailingSince.IsZero() || eps[0].LastSuccessAt.IsZero() {
 		t.Fatalf("endpoint health after success: %+v", eps[0])
+	}
+	// The metrics saw the same attempts, and the queue is empty again.
+	if err := e.App.Metrics.UpdateLinkCounts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	e.App.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{`teslalink_webhook_deliveries_total{result="failed"} 2`,
+		`teslalink_webhook_deliveries_total{result="ok"} 1`, "teslalink_webhook_queue_depth 0"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

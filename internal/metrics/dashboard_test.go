@@ -43,6 +43,7 @@ func TestDashboardShowsEveryMetric(t *testing.T) {
 	m := New(nil, &fakeCache{}, nil)
 	m.TokenRequest("c", OutcomeOK)
 	m.Refresh("ok", time.Millisecond)
+	m.WebhookDelivery(WebhookOK)
 	m.links.WithLabelValues("active").Set(1)
 	m.WatchTokenBudget(ratelimit.NewBucket(1, 1, nil))
 	families, err := m.Registry().Gather()

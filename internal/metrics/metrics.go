@@ -44,6 +44,10 @@ type Metrics struct {
 	tokens  *prometheus.CounterVec
 	refresh *prometheus.HistogramVec
 	links   *prometheus.GaugeVec
+	// webhooks counts delivery attempts by result; queue is the number of
+	// deliveries still pending (counted with the links).
+	webhooks *prometheus.CounterVec
+	queue    prometheus.Gauge
 
 	// byClient maps an API client's name to its token counters. It is
 	// replaced, never changed, so readers need no lock.
@@ -81,7 +85,15 @@ func New(store *db.Store, cache CacheStats, logger *slog.Logger) *Metrics {
 		Name: "teslalink_links",
 		Help: "Links by status, counted every LinkCountInterval (the same value on every instance).",
 	}, []string{"status"})
-	m.reg.MustRegister(m.tokens, m.refresh, m.links,
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teslalink_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by result: ok (2xx), failed (will be retried), gave_up (retries ran out; the event is kept).",
+	}, []string{"result"})
+	m.queue = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "teslalink_webhook_queue_depth",
+		Help: "Webhook deliveries not yet accepted by their endpoint, counted every LinkCountInterval (the same value on every instance).",
+	})
+	m.reg.MustRegister(m.tokens, m.refresh, m.links, m.webhooks, m.queue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {
 		m.reg.MustRegister(poolCollector{store})
@@ -193,7 +205,20 @@ func (m *Metrics) Refresh(result string, took time.Duration) {
 	m.refresh.WithLabelValues(result).Observe(took.Seconds())
 }
 
-// UpdateLinkCounts counts links by status into the teslalink_links gauge.
+// Webhook delivery results.
+const (
+	WebhookOK     = "ok"
+	WebhookFailed = "failed"
+	WebhookGaveUp = "gave_up"
+)
+
+// WebhookDelivery records one delivery attempt's result.
+func (m *Metrics) WebhookDelivery(result string) {
+	m.webhooks.WithLabelValues(result).Inc()
+}
+
+// UpdateLinkCounts counts links by status into the teslalink_links gauge,
+// and the pending webhook deliveries into teslalink_webhook_queue_depth.
 func (m *Metrics) UpdateLinkCounts(ctx context.Context) error {
 	counts, err := m.store.CountLinksByStatus(ctx)
 	if err != nil {
@@ -202,6 +227,11 @@ func (m *Metrics) UpdateLinkCounts(ctx context.Context) error {
 	for _, status := range []string{db.StatusActive, db.StatusNeedsReauth, db.StatusRevoked} {
 		m.links.WithLabelValues(status).Set(float64(counts[status]))
 	}
+	pending, err := m.store.CountPendingWebhookDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	m.queue.Set(float64(pending))
 	return nil
 }
 

@@ -36,6 +36,9 @@ func TestSeries(t *testing.T) {
 	m.TokenRequest("", "unauthenticated")
 	m.Refresh("ok", 300*time.Millisecond)
 	m.Refresh("transient", 3*time.Second)
+	m.WebhookDelivery(WebhookFailed)
+	m.WebhookDelivery(WebhookFailed)
+	m.WebhookDelivery(WebhookOK)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
@@ -47,6 +50,9 @@ func TestSeries(t *testing.T) {
 		`teslalink_tesla_refresh_duration_seconds_count{result="ok"} 1`,
 		`teslalink_tesla_refresh_duration_seconds_bucket{result="transient",le="5"} 1`,
 		`teslalink_tesla_refresh_duration_seconds_bucket{result="transient",le="2"} 0`,
+		`teslalink_webhook_deliveries_total{result="failed"} 2`,
+		`teslalink_webhook_deliveries_total{result="ok"} 1`,
+		"teslalink_webhook_queue_depth 0",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want) {
