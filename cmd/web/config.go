@@ -62,7 +62,10 @@ type Config struct {
 	Addr        string
 	PublicURL   *url.URL
 	DatabaseURL string
-	DBMaxConns  int32
+	// ListenDatabaseURL is a direct connection for the token cache's change
+	// listener, for a DATABASE_URL that goes through a transaction pooler.
+	ListenDatabaseURL string
+	DBMaxConns        int32
 
 	TeslaClientID       string
 	TeslaClientSecret   string
@@ -145,6 +148,7 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	c := &Config{
 		Addr:                e.get("ADDR", "127.0.0.1:8080"),
 		DatabaseURL:         e.get("DATABASE_URL", ""),
+		ListenDatabaseURL:   e.get("LISTEN_DATABASE_URL", ""),
 		TeslaClientID:       e.get("TESLA_CLIENT_ID", ""),
 		TeslaClientSecret:   e.get("TESLA_CLIENT_SECRET", ""),
 		TeslaDiscoveryURL:   e.get("TESLA_DISCOVERY_URL", "https://auth.tesla.com/oauth2/v3/thirdparty/.well-known/openid-configuration"),
@@ -159,6 +163,11 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	if v := e.get("PUBLIC_URL", ""); v != "" {
 		if c.PublicURL, err = parsePublicURL(v); err != nil {
 			errs = append(errs, &configError{"PUBLIC_URL", err.Error()})
+		}
+	}
+	if c.ListenDatabaseURL != "" {
+		if _, err := db.ParseURL(c.ListenDatabaseURL); err != nil {
+			errs = append(errs, &configError{"LISTEN_DATABASE_URL", err.Error()})
 		}
 	}
 	if c.DatabaseURL != "" {

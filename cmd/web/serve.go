@@ -86,6 +86,7 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (*db.Store
 	if err != nil {
 		return nil, nil, &configError{"DATABASE_URL", err.Error()}
 	}
+	store.SetListenURL(cfg.ListenDatabaseURL)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		err = store.Ping(ctx)

@@ -24,6 +24,8 @@ var (
 type Store struct {
 	pool   *pgxpool.Pool
 	events EventSink // nil: no events recorded
+	// listenURL, when set, is a direct connection for ListenChanges.
+	listenURL string
 }
 
 // Open connects to PostgreSQL. It does not wait for the server: an

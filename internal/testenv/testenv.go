@@ -45,9 +45,12 @@ type Options struct {
 	Sim           func(*teslasim.Config) // adjust the simulator's config
 	PlainHTTP     bool                   // serve over http:// (cookies without Secure/__Host-)
 	RefreshMargin time.Duration
-	DatabaseURL   string        // share a database with another Env (several instances)
-	Sim0          *teslasim.Sim // share a simulator with another Env
-	TokenKeys     string        // TOKEN_ENCRYPTION_KEYS; "" → a fresh key
+	DatabaseURL   string // share a database with another Env (several instances)
+	// ListenDatabaseURL is LISTEN_DATABASE_URL: the token cache's listener
+	// connects there directly instead of through the pool.
+	ListenDatabaseURL string
+	Sim0              *teslasim.Sim // share a simulator with another Env
+	TokenKeys         string        // TOKEN_ENCRYPTION_KEYS; "" → a fresh key
 	// SessionNow is the session store's clock (idle and absolute timeouts);
 	// nil: time.Now.
 	SessionNow    func() time.Time
@@ -165,6 +168,7 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
+	store.SetListenURL(opts.ListenDatabaseURL)
 	e.Store = store
 
 	e.KeySpec = opts.TokenKeys
