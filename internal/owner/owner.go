@@ -154,22 +154,3 @@ func (s *Service) EraseBySub(ctx context.Context, sub, actor string) (*db.Erased
 func (s *Service) CleanupActivity(ctx context.Context) (int64, error) {
 	return s.store.DeleteActivityBefore(ctx, s.retention.Cutoff(s.now()), 5000)
 }
-
-// RunCleanup calls CleanupActivity every interval until ctx ends. Several
-// instances may run it at once: each deletes what it finds.
-func (s *Service) RunCleanup(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if n, err := s.CleanupActivity(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("activity cleanup failed; will retry", "error", err)
-		} else if n > 0 {
-			s.log.Info("deleted old activity", "rows", n, "retention", s.retention.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
