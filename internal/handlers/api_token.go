@@ -111,8 +111,15 @@ func readTokenRequest(r *http.Request) (tokenRequest, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || dec.More() {
+	if err := dec.Decode(&in); err != nil || !atEOF(dec) {
 		return in, badRequest(`The body must be a JSON object such as {"force_refresh": false, "scopes": ["vehicle_device_data"]}.`)
 	}
 	return in, nil
+}
+
+// atEOF reports whether nothing but white space follows the decoded value.
+// dec.More alone is not enough: it says false before a stray '}' or ']'.
+func atEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
 }
