@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Link statuses.
@@ -231,6 +232,34 @@ func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
 		return nil, fmt.Errorf("get link: %w", err)
 	}
 	return l, nil
+}
+
+// LinkToken is what the token endpoint reads of a link: its status and
+// its sealed access token, never the refresh token or the owner.
+type LinkToken struct {
+	Status               string
+	Region               string
+	GrantedScopes        []string
+	TokenKeyID           string
+	AccessTokenSealed    []byte
+	AccessTokenExpiresAt time.Time
+}
+
+// GetLinkToken reads a link's LinkToken: one primary-key lookup, no join.
+func (s *Store) GetLinkToken(ctx context.Context, id [16]byte) (*LinkToken, error) {
+	var t LinkToken
+	var exp *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT status, region, granted_scopes, coalesce(token_key_id, ''), access_token_sealed,
+			access_token_expires_at FROM links WHERE id = $1`, pgtype.UUID{Bytes: id, Valid: true}).
+		Scan(&t.Status, &t.Region, &t.GrantedScopes, &t.TokenKeyID, &t.AccessTokenSealed, &exp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get link token: %w", err)
+	}
+	t.AccessTokenExpiresAt = deref(exp)
+	return &t, nil
 }
 
 // GetLinkByOwner returns the owner's link.

@@ -35,17 +35,19 @@ type Issued struct {
 // IssueToken authorises the API key (it must hold tokens:issue) and the
 // link, and returns a valid access token. While the token cache is live,
 // a token that needs no refresh costs no database round trip: the key and
-// the link's sealed access token come from memory. Otherwise both are read
-// in one round trip, and cached. Refreshing reads the whole row under its
-// lock, as AccessToken does.
+// the link's sealed access token come from memory. A miss costs one round
+// trip: the link alone (one primary-key lookup) when the key is cached,
+// else the key and the link together; what was read is cached. Refreshing
+// reads the whole row under its lock, as AccessToken does.
 func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, error) {
 	var out Issued
-	client, entry, hit := tokencache.Client{}, tokencache.Entry{}, false
+	id, idOK := db.ParseLinkID(in.LinkID) // canonical: the edge lower-cases ids
+	client, known := tokencache.Client{}, false
 	if s.cache != nil {
-		client, entry, hit = s.cache.Get(in.KeyHash, in.LinkID)
+		client, known = s.cache.Client(in.KeyHash)
 	}
-	var row *db.Link // the link as read from the database, when it was
-	if !hit {
+	var row *db.Link // the whole link, when it was read
+	if !known {
 		var gen uint64
 		if s.cache != nil {
 			gen = s.cache.Gen()
@@ -61,7 +63,10 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		// An old key after a rotation is never cached: its overlap ends
 		// without a change notification.
 		if s.cache != nil && !c.UsedOldKey {
-			s.cache.Put(gen, in.KeyHash, client, l)
+			s.cache.PutClient(gen, in.KeyHash, client)
+			if l != nil && idOK {
+				s.cache.PutLink(gen, id, l.Status, entryOf(l))
+			}
 		}
 		row = l
 	}
@@ -75,8 +80,29 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 			errors.New("api client "+client.Name+" lacks "+apikey.ScopeTokensIssue))
 	}
 	out.ClientID, out.ClientName = client.ID, client.Name
-	if !hit && row == nil {
-		return out, apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
+	notFound := apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
+	var entry tokencache.Entry
+	cached := false // entry holds an active link's token
+	if known {
+		if !idOK {
+			return out, notFound
+		}
+		if entry, cached = s.cache.Link(id); !cached {
+			gen := s.cache.Gen()
+			t, err := s.store.GetLinkToken(ctx, id)
+			if errors.Is(err, db.ErrNotFound) {
+				return out, notFound
+			}
+			if err != nil {
+				return out, translate(err)
+			}
+			entry = tokencache.Entry{Region: t.Region, GrantedScopes: t.GrantedScopes, AccessTokenSealed: t.AccessTokenSealed,
+				AccessTokenExpiresAt: t.AccessTokenExpiresAt, TokenKeyID: t.TokenKeyID}
+			s.cache.PutLink(gen, id, t.Status, entry)
+			cached = t.Status == db.StatusActive // anything else takes the full path, which says why
+		}
+	} else if row == nil {
+		return out, notFound
 	}
 	var req TokenRequest
 	if in.Read != nil {
@@ -86,9 +112,10 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		}
 	}
 	if row == nil {
-		// From the cache: an active link. Serve it while valid; anything
-		// else (refresh due, forced, a scope missing) takes the full path.
-		if !req.ForceRefresh && entry.AccessTokenExpiresAt.After(s.now().Add(s.margin)) && hasScopes(entry.GrantedScopes, req.Scopes) {
+		// An active link's token, from the cache or just read: serve it
+		// while valid; anything else (refresh due, forced, a scope missing,
+		// not active) takes the full path.
+		if cached && !req.ForceRefresh && entry.AccessTokenExpiresAt.After(s.now().Add(s.margin)) && hasScopes(entry.GrantedScopes, req.Scopes) {
 			tok, err := s.cachedToken(in.LinkID, &entry)
 			if err != nil {
 				s.forget(in.LinkID)
@@ -110,6 +137,12 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 	}
 	out.Token = *tok
 	return out, nil
+}
+
+// entryOf is what the token cache keeps of a link.
+func entryOf(l *db.Link) tokencache.Entry {
+	return tokencache.Entry{Region: l.Region, GrantedScopes: l.GrantedScopes, AccessTokenSealed: l.AccessTokenSealed,
+		AccessTokenExpiresAt: l.AccessTokenExpiresAt, TokenKeyID: l.TokenKeyID}
 }
 
 func hasScopes(granted, want []string) bool {

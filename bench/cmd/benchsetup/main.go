@@ -59,8 +59,10 @@ func run(dir string, n int, publicURL string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE teslalink"); err != nil {
-		return err
+	for _, name := range []string{"teslalink", "pgbench"} {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			return err
+		}
 	}
 	conn.Close(ctx)
 	dbURL := cluster.URL("teslalink")
@@ -114,7 +116,7 @@ func run(dir string, n int, publicURL string) error {
 		"TESLA_AUDIENCE":     sim.RegionBaseURL("na"),
 		"TESLA_FLEET_API_NA": sim.RegionBaseURL("na"), "TESLA_FLEET_API_EU": sim.RegionBaseURL("eu"),
 		"TESLA_FLEET_API_CN": sim.RegionBaseURL("cn"),
-		"BENCH_KEY":          key.Secret, "BENCH_IDS": filepath.Join(dir, "ids.txt"),
+		"BENCH_KEY":          key.Secret, "PGBENCH_URL": cluster.URL("pgbench"), "BENCH_IDS": filepath.Join(dir, "ids.txt"),
 	}
 	var b strings.Builder
 	for k, v := range env {
@@ -135,7 +137,7 @@ func run(dir string, n int, publicURL string) error {
 }
 
 // seed inserts n owners and links with sealed tokens (valid for 24 hours)
-// through COPY, and the mapping table bench_ids(n, id) for pgbench.
+// through COPY.
 func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]string, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -162,7 +164,6 @@ func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]strin
 	scopes := []string{"openid", "offline_access", "user_data", "vehicle_device_data"}
 	links := make([][]any, len(ownerIDs))
 	ids := make([]string, len(ownerIDs))
-	mapping := make([][]any, len(ownerIDs))
 	for i, oid := range ownerIDs {
 		id := uuid()
 		ids[i] = id
@@ -175,18 +176,11 @@ func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]strin
 			return nil, err
 		}
 		links[i] = []any{id, oid, "active", "na", "https://auth.tesla.com/oauth2/v3/nts", scopes, scopes, keys.PrimaryID(), rt, at, expires, time.Now()}
-		mapping[i] = []any{int32(i + 1), id}
 	}
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"links"}, []string{"id", "owner_id", "status", "region", "id_token_issuer",
 		"requested_scopes", "granted_scopes", "token_key_id", "refresh_token_sealed", "access_token_sealed",
 		"access_token_expires_at", "refreshed_at"}, pgx.CopyFromRows(links)); err != nil {
 		return nil, fmt.Errorf("copy links: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE TABLE bench_ids (n int PRIMARY KEY, id uuid NOT NULL)"); err != nil {
-		return nil, err
-	}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"bench_ids"}, []string{"n", "id"}, pgx.CopyFromRows(mapping)); err != nil {
-		return nil, fmt.Errorf("copy bench_ids: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		return nil, err
