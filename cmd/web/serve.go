@@ -16,6 +16,7 @@ import (
 
 	"teslalink/internal/app"
 	"teslalink/internal/db"
+	"teslalink/internal/fleet"
 	"teslalink/internal/linksession"
 	"teslalink/internal/oidc"
 	"teslalink/internal/ratelimit"
@@ -126,15 +127,17 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (*db.Store
 	return store, applied, nil
 }
 
-// teslaClient builds the Tesla client from the configuration.
-func teslaClient(cfg *Config, logger *slog.Logger) *oidc.Client {
-	return oidc.New(oidc.Config{
+// teslaClients builds the Tesla clients from the configuration: the
+// authorization server's (OpenID Connect) and the Fleet API's.
+func teslaClients(cfg *Config, logger *slog.Logger) (*oidc.Client, *fleet.Client) {
+	tesla := oidc.New(oidc.Config{
 		DiscoveryURL: cfg.TeslaDiscoveryURL, ClientID: cfg.TeslaClientID, ClientSecret: cfg.TeslaClientSecret,
 		RedirectURL: cfg.PublicURL.String() + "/auth/tesla/callback", TokenURL: cfg.TeslaTokenURL,
 		Issuers: cfg.TeslaIssuers, CallbackIssuer: cfg.TeslaCallbackIssuer, Audience: cfg.TeslaAudience,
-		RegionBaseURLs: cfg.TeslaRegionURLs, Logger: logger.With("component", "tesla"),
+		DefaultAudience: cfg.TeslaRegionURLs["na"], Logger: logger.With("component", "tesla"),
 		TokenBudget: ratelimit.NewBucket(float64(cfg.TeslaTokenRPS), cfg.TeslaTokenRPS, nil),
 	})
+	return tesla, fleet.New(fleet.Config{RegionBaseURLs: cfg.TeslaRegionURLs, Auth: tesla})
 }
 
 // runServer wires every dependency and serves until ctx ends, then shuts
@@ -149,7 +152,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 	if err := checkTokenKeys(ctx, store, cfg); err != nil {
 		return err
 	}
-	tesla := teslaClient(cfg, logger)
+	tesla, fleetAPI := teslaClients(cfg, logger)
 	if tesla.PublicClient() {
 		logger.Info("TESLA_CLIENT_SECRET is empty: acting as a public client (PKCE only, no secret sent; no partner registration)")
 	}
@@ -164,7 +167,7 @@ func runServer(ctx context.Context, cfg *Config, logger *slog.Logger, ready func
 		Jobs: true, KeepAliveAge: cfg.KeepAliveAge, KeepAliveRate: cfg.KeepAliveRate, WebhookAllowPrivate: cfg.WebhookPrivate,
 		ActivityRetention: cfg.ActivityRetention, Logger: logger,
 		ReturnURLs: returnURLs(cfg), LinkSessionTTL: cfg.LinkSessionTTL, LinkCountInterval: linkCountInterval(cfg),
-	}, store, tesla)
+	}, store, tesla, fleetAPI)
 	if ce := (*app.ConfigError)(nil); errors.As(err, &ce) {
 		return &configError{ce.Setting, ce.Err.Error()}
 	}

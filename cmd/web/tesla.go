@@ -45,8 +45,8 @@ func cmdTesla(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.PublicURL == nil { // only the redirect URI needs it, and registration sends none
 		cfg.PublicURL = &url.URL{Scheme: "https", Host: d}
 	}
-	tesla := teslaClient(cfg, slog.New(slog.DiscardHandler))
-	baseURL, ok := tesla.RegionBaseURL(r)
+	tesla, fleetAPI := teslaClients(cfg, slog.New(slog.DiscardHandler))
+	baseURL, ok := fleetAPI.RegionBaseURL(r)
 	if !ok || !(r == "na" || r == "eu" || r == "cn") {
 		return &configError{"--region", "must be na, eu or cn"}
 	}
@@ -58,7 +58,7 @@ func cmdTesla(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "Registering %s with Tesla's Fleet API in region %s (%s)...\n", d, r, baseURL)
 	rctx, cancel2 := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel2()
-	answer, err := tesla.RegisterPartner(rctx, baseURL, d)
+	answer, err := fleetAPI.RegisterPartner(rctx, baseURL, d)
 	if err != nil {
 		return fmt.Errorf("registration failed: %w\n(Tesla must be able to fetch https://%s/.well-known/appspecific/com.tesla.3p.public-key.pem; "+
 			"set TESLA_PUBLIC_KEY_FILE on the running service and check TESLA_CLIENT_ID/TESLA_CLIENT_SECRET)", err, d)

@@ -1,5 +1,5 @@
-// Package app wires teslalink once: from a store, a Tesla client and the
-// operator's settings it builds the link service, the owner sessions, the
+// Package app wires teslalink once: from a store, the Tesla clients (the
+// authorization server's and the Fleet API's) and the operator's settings it builds the link service, the owner sessions, the
 // usage recorder, the token cache and the HTTP handlers, and it owns the
 // background work (loops, and River jobs: see internal/jobs). `web serve`, `web dev` and the tests all use it, so the
 // tests exercise the production wiring.
@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"teslalink/internal/db"
+	"teslalink/internal/fleet"
 	"teslalink/internal/handlers"
 	"teslalink/internal/jobs"
 	"teslalink/internal/link"
@@ -30,7 +31,7 @@ import (
 	"teslalink/internal/webhook"
 )
 
-// Config is everything the app needs besides its store and Tesla client.
+// Config is everything the app needs besides its store and Tesla clients.
 type Config struct {
 	ServiceName string
 	PublicURL   *url.URL
@@ -99,7 +100,8 @@ type Config struct {
 // App is the wired service.
 type App struct {
 	Store    *db.Store
-	Tesla    *oidc.Client
+	Tesla    *oidc.Client  // the authorization server (OpenID Connect)
+	Fleet    *fleet.Client // Tesla's Fleet API
 	Links    *link.Service
 	Owners   *owner.Service
 	Sessions *session.Store
@@ -130,12 +132,12 @@ func (e *ConfigError) Error() string { return e.Setting + ": " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // New wires the app. Nothing runs until Start.
-func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
+func New(cfg Config, store *db.Store, tesla *oidc.Client, fleetAPI *fleet.Client) (*App, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{Store: store, Tesla: tesla, cfg: cfg, log: logger}
+	a := &App{Store: store, Tesla: tesla, Fleet: fleetAPI, cfg: cfg, log: logger}
 	if cfg.TokenCacheBytes > 0 {
 		a.Cache = tokencache.New(time.Minute, cfg.TokenCacheBytes, logger.With("component", "tokencache"))
 	}
@@ -145,7 +147,7 @@ func New(cfg Config, store *db.Store, tesla *oidc.Client) (*App, error) {
 	}
 	a.Metrics = metrics.New(store, cacheStats, logger.With("component", "metrics"))
 	a.Metrics.WatchTokenBudget(tesla.TokenBudget())
-	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
+	a.Links = link.New(link.Config{Store: store, Tesla: tesla, Fleet: fleetAPI, Keys: cfg.TokenKeys, Logger: logger.With("component", "link"),
 		Now: cfg.Now, RefreshMargin: cfg.RefreshMargin, ForceRefreshCooldown: cfg.ForceRefreshCooldown, OfferedScopes: cfg.OfferedScopes, Cache: a.Cache,
 		OnRefresh: a.Metrics.Refresh})
 	cookieName := "__Host-teslalink"

@@ -75,7 +75,7 @@ func (s *Server) account(c echo.Context) error {
 		}
 	}
 	// Vehicles come from Tesla's Fleet API, which a standard OpenID provider used for trials does not have.
-	if l.Status == db.StatusActive && slices.Contains(l.GrantedScopes, "vehicle_device_data") && s.tesla.FleetRegionLookup() {
+	if l.Status == db.StatusActive && slices.Contains(l.GrantedScopes, "vehicle_device_data") && s.links.ListsVehicles() {
 		page.VehiclesShown = true
 		var after *db.Link
 		page.Vehicles, page.VehiclesNote, after = s.vehicles(ctx, l)

@@ -160,7 +160,7 @@ func (s *Service) cachedToken(linkID string, e *tokencache.Entry) (Token, error)
 	if err != nil {
 		return Token{}, err
 	}
-	base, _ := s.tesla.RegionBaseURL(e.Region)
+	base, _ := s.fleet.RegionBaseURL(e.Region)
 	return Token{AccessToken: at, ExpiresAt: e.AccessTokenExpiresAt, Scopes: e.GrantedScopes, Region: e.Region,
 		FleetAPIBaseURL: base, LinkID: linkID}, nil
 }

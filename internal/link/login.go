@@ -241,21 +241,21 @@ func loginFailed(step string, kind oidc.Kind, err error) error {
 // audience's region.
 func (s *Service) regionOf(ctx context.Context, tok *oidc.Tokens) string {
 	if tok.Region != "" {
-		if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
+		if _, ok := s.fleet.RegionBaseURL(tok.Region); ok {
 			return tok.Region
 		}
 	}
-	if s.tesla.FleetRegionLookup() {
+	if s.fleet.Usable() {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if region, _, err := s.tesla.UserRegion(ctx, s.tesla.Audience(), tok.AccessToken); err == nil {
-			if _, ok := s.tesla.RegionBaseURL(region); ok {
+		if region, _, err := s.fleet.UserRegion(ctx, s.tesla.Audience(), tok.AccessToken); err == nil {
+			if _, ok := s.fleet.RegionBaseURL(region); ok {
 				return region
 			}
 		}
 	}
 	for _, r := range []string{"na", "eu", "cn"} {
-		if u, _ := s.tesla.RegionBaseURL(r); u == s.tesla.Audience() {
+		if u, _ := s.fleet.RegionBaseURL(r); u == s.tesla.Audience() {
 			return r
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
+	"teslalink/internal/fleet"
 	"teslalink/internal/oidc"
 	"teslalink/internal/seal"
 	"teslalink/internal/tokencache"
@@ -85,7 +86,8 @@ func translate(err error) error {
 // Config holds the Service's dependencies.
 type Config struct {
 	Store         *db.Store
-	Tesla         *oidc.Client
+	Tesla         *oidc.Client  // the authorization server: login, refresh
+	Fleet         *fleet.Client // Tesla's Fleet API: region base URLs, region lookup, vehicles
 	Keys          *seal.Keyring
 	Logger        *slog.Logger
 	Now           func() time.Time
@@ -114,6 +116,7 @@ type Config struct {
 type Service struct {
 	store   *db.Store
 	tesla   *oidc.Client
+	fleet   *fleet.Client
 	keys    *seal.Keyring
 	log     *slog.Logger
 	now     func() time.Time
@@ -141,7 +144,7 @@ const (
 
 // New builds a Service.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, tesla: cfg.Tesla, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now,
+	s := &Service{store: cfg.Store, tesla: cfg.Tesla, fleet: cfg.Fleet, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now,
 		margin: cfg.RefreshMargin, wait: cfg.RefreshWait,
 		offered: cfg.OfferedScopes, cache: cfg.Cache, vehicles: newVehicleCache(time.Minute), onRefresh: cfg.OnRefresh}
 	if s.onRefresh == nil {

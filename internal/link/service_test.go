@@ -56,7 +56,7 @@ func TestKeyRotationReSealsEverything(t *testing.T) {
 
 	newSpec, _ := seal.GenerateKey("new")
 	both, _ := seal.ParseKeys(newSpec + "," + oldSpec)
-	svc := link.New(link.Config{Store: e.Store, Tesla: e.Tesla, Keys: both, Now: e.Sim.Clock().Now})
+	svc := link.New(link.Config{Store: e.Store, Tesla: e.Tesla, Fleet: e.Fleet, Keys: both, Now: e.Sim.Clock().Now})
 	res, err := svc.RotateKeys(ctx, 1, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestKeyRotationReSealsEverything(t *testing.T) {
 	}
 	// The old key can now be removed: the new key alone opens everything.
 	onlyNew, _ := seal.ParseKeys(newSpec)
-	svc = link.New(link.Config{Store: e.Store, Tesla: e.Tesla, Keys: onlyNew, Now: e.Sim.Clock().Now})
+	svc = link.New(link.Config{Store: e.Store, Tesla: e.Tesla, Fleet: e.Fleet, Keys: onlyNew, Now: e.Sim.Clock().Now})
 	after, err := svc.AccessToken(ctx, a.ID, link.TokenRequest{})
 	if err != nil || after.AccessToken != before.AccessToken {
 		t.Fatalf("after rotation: %v", err)
@@ -89,7 +89,7 @@ func TestWrongKeyNeverProducesATokenSilently(t *testing.T) {
 	a := linked(t, e, "a@example.com")
 	other, _ := seal.GenerateKey("other")
 	kr, _ := seal.ParseKeys(other)
-	svc := link.New(link.Config{Store: e.Store, Tesla: e.Tesla, Keys: kr, Now: e.Sim.Clock().Now})
+	svc := link.New(link.Config{Store: e.Store, Tesla: e.Tesla, Fleet: e.Fleet, Keys: kr, Now: e.Sim.Clock().Now})
 	if _, err := svc.AccessToken(context.Background(), a.ID, link.TokenRequest{}); !errors.Is(err, seal.ErrUnknownKey) {
 		t.Fatalf("want ErrUnknownKey, got %v", err)
 	}

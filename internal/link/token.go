@@ -115,7 +115,7 @@ func (s *Service) token(l *db.Link) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, _ := s.tesla.RegionBaseURL(l.Region)
+	base, _ := s.fleet.RegionBaseURL(l.Region)
 	return &Token{AccessToken: at, ExpiresAt: l.AccessTokenExpiresAt, Scopes: l.GrantedScopes, Region: l.Region,
 		FleetAPIBaseURL: base, LinkID: l.ID, Link: l}, nil
 }
@@ -159,7 +159,7 @@ func (s *Service) refresh(ctx context.Context, linkID string, needed func(cur *d
 		}
 		upd := &db.TokenUpdate{Sealed: sealed, AccessTokenExpiresAt: s.expiry(tok), GrantedScopes: tok.Scopes, RefreshedAt: s.now()}
 		if tok.Region != "" {
-			if _, ok := s.tesla.RegionBaseURL(tok.Region); ok {
+			if _, ok := s.fleet.RegionBaseURL(tok.Region); ok {
 				upd.Region = tok.Region
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"teslalink/internal/apperr"
 	"teslalink/internal/db"
+	"teslalink/internal/fleet"
 	"teslalink/internal/oidc"
 	"teslalink/internal/seal"
 )
@@ -19,14 +20,14 @@ import (
 // API is rate-limited and billed per call). after is the link as it is
 // afterwards (listing may refresh its token, or find it needs re-linking);
 // it is nil when it could not be read.
-func (s *Service) Vehicles(ctx context.Context, l *db.Link) (vs []oidc.Vehicle, after *db.Link, err error) {
+func (s *Service) Vehicles(ctx context.Context, l *db.Link) (vs []fleet.Vehicle, after *db.Link, err error) {
 	if vs, ok := s.vehicles.get(l.ID, tokenFingerprint(l.AccessTokenSealed), s.now()); ok {
 		return vs, l, nil
 	}
 	tok, err := s.accessToken(ctx, l, TokenRequest{Scopes: []string{"vehicle_device_data"}})
 	if err == nil {
 		after = tok.Link
-		vs, err = s.tesla.Vehicles(ctx, tok.FleetAPIBaseURL, tok.AccessToken)
+		vs, err = s.fleet.Vehicles(ctx, tok.FleetAPIBaseURL, tok.AccessToken)
 	}
 	if err != nil {
 		// Read even when ctx ran out waiting for Tesla: the page shows the link's state.
@@ -38,6 +39,11 @@ func (s *Service) Vehicles(ctx context.Context, l *db.Link) (vs []oidc.Vehicle, 
 	s.vehicles.put(l.ID, tokenFingerprint(after.AccessTokenSealed), s.now(), vs)
 	return vs, after, nil
 }
+
+// ListsVehicles reports whether Vehicles can work at all: the Fleet API accepts
+// this service's access tokens (Tesla's own sign-in, or configured Fleet API
+// URLs such as the simulator's), which a standard OpenID provider's do not.
+func (s *Service) ListsVehicles() bool { return s.fleet.Usable() }
 
 // vehiclesFailed translates a failed vehicle listing: the owner's page
 // explains each of these differently.
@@ -67,7 +73,7 @@ type vehicleCache struct {
 type vehicleEntry struct {
 	at       time.Time
 	token    string // fingerprint of the sealed access token used
-	vehicles []oidc.Vehicle
+	vehicles []fleet.Vehicle
 }
 
 const vehicleCacheMax = 10000
@@ -76,7 +82,7 @@ func newVehicleCache(ttl time.Duration) *vehicleCache {
 	return &vehicleCache{ttl: ttl, entries: map[string]vehicleEntry{}}
 }
 
-func (v *vehicleCache) get(linkID, token string, now time.Time) ([]oidc.Vehicle, bool) {
+func (v *vehicleCache) get(linkID, token string, now time.Time) ([]fleet.Vehicle, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e, ok := v.entries[linkID]
@@ -86,7 +92,7 @@ func (v *vehicleCache) get(linkID, token string, now time.Time) ([]oidc.Vehicle,
 	return e.vehicles, true
 }
 
-func (v *vehicleCache) put(linkID, token string, now time.Time, vehicles []oidc.Vehicle) {
+func (v *vehicleCache) put(linkID, token string, now time.Time, vehicles []fleet.Vehicle) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.entries) >= vehicleCacheMax {

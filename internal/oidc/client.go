@@ -1,8 +1,10 @@
-// Package oidc is teslalink's Tesla-facing OAuth 2.0 / OpenID Connect client: discovery
-// (with Tesla's issuer quirk), the authorize URL, the code exchange with `audience`, ID token
-// verification including the checks go-oidc leaves to callers, userinfo, refresh with
-// bounded retries, Fleet API user endpoints, partner registration, and the classification
-// of Tesla's errors into Kinds.
+// Package oidc is teslalink's OAuth 2.0 / OpenID Connect client for Tesla's authorization
+// server (or any OpenID provider): discovery (with Tesla's issuer quirk), the authorize URL,
+// the code exchange with `audience`, ID token verification including the checks go-oidc
+// leaves to callers, userinfo, refresh with bounded retries, partner tokens (the
+// client-credentials grant), and the classification of errors into Kinds. The Fleet API
+// itself (regional base URLs, vehicles, partner registration) is internal/fleet, which
+// reports its errors with this package's Error and Kinds.
 package oidc
 
 import (
@@ -26,19 +28,13 @@ const (
 	DefaultTeslaTokenURL = "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token"
 	DefaultTeslaIssuer   = "https://auth.tesla.com/oauth2/v3/nts"
 	DefaultTeslaIssuerCN = "https://auth.tesla.cn/oauth2/v3/nts"
+	// DefaultTeslaAudience is Tesla's NA Fleet API base URL, the code exchange's default
+	// `audience` for Tesla's hosts.
+	DefaultTeslaAudience = "https://fleet-api.prd.na.vn.cloud.tesla.com"
 	// DefaultPartnerScopes is the scope requested for the client_credentials partner token.
 	DefaultPartnerScopes = "openid user_data vehicle_device_data vehicle_cmds vehicle_charging_cmds energy_device_data energy_cmds"
 	defaultRevokeHost    = "https://auth.tesla.com"
 )
-
-// DefaultRegionBaseURLs are Tesla's Fleet API base URLs per teslalink region code.
-func DefaultRegionBaseURLs() map[string]string {
-	return map[string]string{
-		"na": "https://fleet-api.prd.na.vn.cloud.tesla.com",
-		"eu": "https://fleet-api.prd.eu.vn.cloud.tesla.com",
-		"cn": "https://fleet-api.prd.cn.vn.cloud.tesla.cn",
-	}
-}
 
 // Config configures a Client. Empty fields take the defaults documented on each field.
 type Config struct {
@@ -59,13 +55,14 @@ type Config struct {
 	// CallbackIssuer is the expected `issuer` callback parameter. "" → the discovered
 	// authorization_endpoint without its trailing "/authorize".
 	CallbackIssuer string
-	// Audience is the default Fleet API base URL sent as `audience` in the code exchange
-	// ("" → the NA base URL of RegionBaseURLs). Tesla's hosts always get an audience; any
-	// other provider (the simulator included) only when Audience is set here, because
-	// standard providers reject audiences they do not know.
+	// Audience is the Fleet API base URL sent as `audience` in the code exchange
+	// ("" → DefaultAudience). Tesla's hosts always get an audience; any other provider (the
+	// simulator included) only when Audience is set here, because standard providers reject
+	// audiences they do not know.
 	Audience string
-	// RegionBaseURLs maps "na", "eu", "cn" to Fleet API base URLs; missing entries take Tesla's.
-	RegionBaseURLs map[string]string
+	// DefaultAudience stands in for an empty Audience: the Fleet API base URL of the NA
+	// region ("" → DefaultTeslaAudience).
+	DefaultAudience string
 	// HTTPClient is used for every call to the provider. nil → a client of our own with
 	// timeouts (10s overall, dial 5s, TLS 5s, response header 10s). Never http.DefaultClient.
 	HTTPClient *http.Client
@@ -86,11 +83,10 @@ type Config struct {
 
 // Client talks to Tesla (or any OpenID provider). It is safe for concurrent use.
 type Client struct {
-	cfg     Config
-	http    *http.Client
-	log     *slog.Logger
-	now     func() time.Time
-	regions map[string]string
+	cfg  Config
+	http *http.Client
+	log  *slog.Logger
+	now  func() time.Time
 	// audienceSet is true when Config.Audience was given (not defaulted).
 	audienceSet bool
 
@@ -123,15 +119,12 @@ func New(cfg Config) *Client {
 	if cfg.PartnerScopes == "" {
 		cfg.PartnerScopes = DefaultPartnerScopes
 	}
-	regions := DefaultRegionBaseURLs()
-	for k, v := range cfg.RegionBaseURLs {
-		if v != "" {
-			regions[strings.ToLower(k)] = strings.TrimRight(v, "/")
-		}
-	}
 	audienceSet := cfg.Audience != ""
 	if !audienceSet {
-		cfg.Audience = regions["na"]
+		cfg.Audience = strings.TrimRight(cfg.DefaultAudience, "/")
+		if cfg.Audience == "" {
+			cfg.Audience = DefaultTeslaAudience
+		}
 	}
 	c := &Client{
 		cfg:             cfg,
@@ -139,7 +132,6 @@ func New(cfg Config) *Client {
 		http:            cfg.HTTPClient,
 		log:             cfg.Logger,
 		now:             cfg.Now,
-		regions:         regions,
 		clock:           time.Now,
 		sleep:           sleepCtx,
 		jwksMinInterval: 15 * time.Second,
@@ -148,7 +140,7 @@ func New(cfg Config) *Client {
 		discoveryMax:    30 * time.Second,
 	}
 	if c.http == nil || c.http == http.DefaultClient {
-		c.http = newHTTPClient()
+		c.http = NewHTTPClient()
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -161,8 +153,9 @@ func New(cfg Config) *Client {
 	return c
 }
 
-// newHTTPClient returns an HTTP client with timeouts on every phase.
-func newHTTPClient() *http.Client {
+// NewHTTPClient returns an HTTP client for calls to Tesla: timeouts on every phase, and
+// redirects followed only within the same host and never from HTTPS to plain HTTP.
+func NewHTTPClient() *http.Client {
 	return &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: sameHostRedirects,
@@ -192,13 +185,7 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// RegionBaseURL returns the Fleet API base URL of a region code ("na", "eu", "cn"; case-insensitive).
-func (c *Client) RegionBaseURL(region string) (string, bool) {
-	u, ok := c.regions[strings.ToLower(region)]
-	return u, ok
-}
-
-// Audience returns the configured default code-exchange audience.
+// Audience returns the code exchange's audience: Config.Audience, else Config.DefaultAudience.
 func (c *Client) Audience() string { return c.cfg.Audience }
 
 // PublicClient reports whether the client has no secret (PKCE only).

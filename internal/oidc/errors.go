@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -44,7 +45,7 @@ const (
 	KindTransient
 	// KindInvalid: something the provider sent failed validation (bad ID token, issuer mismatch, malformed response, bad code).
 	KindInvalid
-	// KindForbidden: the Fleet API answered 403 (usually a missing scope).
+	// KindForbidden: a resource server (the Fleet API) answered 403 (usually a missing scope).
 	KindForbidden
 	// KindRegion: the Fleet API answered 421 (wrong region base URL).
 	KindRegion
@@ -74,8 +75,8 @@ func (k Kind) String() string {
 	}
 }
 
-// Error is the error type returned by Client methods. Its text never contains tokens,
-// codes or secrets.
+// Error is the error type returned by Client methods and by internal/fleet. Its text
+// never contains tokens, codes or secrets.
 type Error struct {
 	Kind Kind
 	// Op names the operation, e.g. "refresh", "exchange", "vehicles".
@@ -205,6 +206,24 @@ func classifyHTTP(op string, status int, code string, h http.Header, now time.Ti
 		RetryAfter: parseRetryAfter(h.Get("Retry-After"), now),
 		Err:        fmt.Errorf("remote answered HTTP %d", status),
 	}
+}
+
+// ResourceError classifies a non-2xx answer of a server called with a bearer access token
+// (the userinfo endpoint, Tesla's Fleet API). The status decides whenever it names a Kind
+// (403, 408, 412, 421, 429, 5xx), over any free text in the body; otherwise a known OAuth
+// `error` code in the JSON body does (401 invalid_token → KindReauth). Code keeps the
+// body's `error` only when it looks like a code, so the text never quotes what the server
+// echoed back.
+func ResourceError(op string, status int, body []byte, h http.Header, now time.Time) *Error {
+	var eb struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &eb)
+	e := classifyHTTP(op, status, eb.Error, h, now)
+	if k := kindForStatus(status); k != KindUnknown {
+		e.Kind = k
+	}
+	return e
 }
 
 // sanitizeCode returns code if it looks like an OAuth error code (at most 48 characters of

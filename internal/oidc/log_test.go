@@ -40,7 +40,7 @@ func TestLogsAndErrorsCarryNoSecrets(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"error":"server_error","error_description":"` + r.PostForm.Encode() + r.URL.RawQuery + `"}`))
 	})
-	p.handle("/api/1/vehicles", func(w http.ResponseWriter, r *http.Request) {
+	p.handle("/oauth2/v3/userinfo", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte(`{"error":"missing scopes for ` + r.Header.Get("Authorization") + `"}`))
 	})
@@ -53,9 +53,9 @@ func TestLogsAndErrorsCarryNoSecrets(t *testing.T) {
 	errs = append(errs, err)
 	_, err = c.Exchange(context.Background(), "NA_code-secret", testVerifier, "")
 	errs = append(errs, err)
-	_, err = c.Vehicles(context.Background(), p.srv.URL, "at-secret")
+	_, err = c.UserInfo(context.Background(), "at-secret", "owner-sub-1")
 	errs = append(errs, err)
-	_, err = c.RegisterPartner(context.Background(), p.srv.URL, "example.com")
+	_, err = c.PartnerToken(context.Background(), p.srv.URL)
 	errs = append(errs, err)
 	for _, e := range errs {
 		if e == nil {

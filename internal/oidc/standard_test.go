@@ -107,7 +107,7 @@ func TestStandardProviderExchangeSendsNoDefaultAudience(t *testing.T) {
 		t.Errorf("tokens = %+v", tok)
 	}
 	// The default audience still names the NA region for region fallbacks.
-	if c.Audience() != DefaultRegionBaseURLs()["na"] {
+	if c.Audience() != DefaultTeslaAudience {
 		t.Errorf("Audience() = %q", c.Audience())
 	}
 
@@ -148,14 +148,14 @@ func TestStandardProviderTeslaHostKeepsTeslaBehaviour(t *testing.T) {
 		cfg.DiscoveryURL = DefaultDiscoveryURL
 		cfg.HTTPClient = &http.Client{Transport: teslaRoute{target}}
 	})
-	if !c.SendsAudience() || !c.FleetRegionLookup() {
-		t.Error("Tesla must get an audience and a region lookup")
+	if !c.SendsAudience() || !c.IsTesla() {
+		t.Error("Tesla must get an audience and count as Tesla (for the Fleet API region lookup)")
 	}
 	if _, err := c.Exchange(context.Background(), "NA_code", testVerifier, ""); err != nil {
 		t.Fatal(err)
 	}
 	f, auth := tc.get(t)
-	if f.Get("audience") != DefaultRegionBaseURLs()["na"] || f.Get("client_secret") != testSecret || auth != "" {
+	if f.Get("audience") != DefaultTeslaAudience || f.Get("client_secret") != testSecret || auth != "" {
 		t.Errorf("Tesla exchange: form %v, Authorization %q", f, auth)
 	}
 	s := c.st.Load()
@@ -212,7 +212,7 @@ func TestStandardProviderTokenAuthMethod(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("refresh")
-			if _, err := c.partnerToken(context.Background(), "https://fleet.example"); err != nil {
+			if _, err := c.PartnerToken(context.Background(), "https://fleet.example"); err != nil {
 				t.Fatal(err)
 			}
 			check("partner token")
@@ -399,19 +399,5 @@ func TestStandardProviderProfileWithUserinfo(t *testing.T) {
 	sub.Store("someone-else")
 	if _, err := c.Profile(context.Background(), "opaque", claims); !errors.Is(err, ErrSubMismatch) {
 		t.Errorf("sub mismatch: err = %v", err)
-	}
-}
-
-func TestStandardProviderFleetRegionLookup(t *testing.T) {
-	t.Parallel()
-	if New(Config{DiscoveryURL: "https://idp.example.org/.well-known/openid-configuration"}).FleetRegionLookup() {
-		t.Error("standard provider with Tesla's Fleet URLs asks Tesla for the region")
-	}
-	if !New(Config{DiscoveryURL: "https://idp.example.org/.well-known/openid-configuration",
-		RegionBaseURLs: map[string]string{"na": "http://127.0.0.1:9/na"}}).FleetRegionLookup() {
-		t.Error("configured Fleet URLs (simulator) must keep the region lookup")
-	}
-	if !New(Config{}).FleetRegionLookup() {
-		t.Error("Tesla must keep the region lookup")
 	}
 }

@@ -155,8 +155,10 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, prevIss, prevSub str
 	return t, nil
 }
 
-// partnerToken obtains a client_credentials token for the Fleet API at audience.
-func (c *Client) partnerToken(ctx context.Context, audience string) (*Tokens, error) {
+// PartnerToken obtains a partner token: the client-credentials grant at the token
+// endpoint, for the Fleet API base URL audience. A public client gets ErrPublicClient
+// (KindConfig) without a request.
+func (c *Client) PartnerToken(ctx context.Context, audience string) (*Tokens, error) {
 	const op = "partner token"
 	if c.PublicClient() {
 		return nil, &Error{Kind: KindConfig, Op: op, Err: ErrPublicClient}
@@ -175,8 +177,9 @@ func (c *Client) partnerToken(ctx context.Context, audience string) (*Tokens, er
 	return c.tokenRequest(ctx, op, s, form)
 }
 
-// isTesla reports whether the discovery URL is Tesla's own.
-func (c *Client) isTesla() bool {
+// IsTesla reports whether the discovery URL is Tesla's own: whether this client's access
+// tokens are Tesla's.
+func (c *Client) IsTesla() bool {
 	u, err := url.Parse(c.cfg.DiscoveryURL)
 	return err == nil && teslaHosts[strings.ToLower(u.Hostname())]
 }
@@ -195,7 +198,7 @@ type tokenResponse struct {
 // SendsAudience reports whether the code exchange sends `audience` by default: always
 // for Tesla's hosts, and for any other provider only when Config.Audience was set
 // explicitly (standard providers such as Auth0 reject audiences they do not know).
-func (c *Client) SendsAudience() bool { return c.audienceSet || c.isTesla() }
+func (c *Client) SendsAudience() bool { return c.audienceSet || c.IsTesla() }
 
 // clientAuth applies the token endpoint client authentication of s to form: for
 // client_secret_basic the credentials leave the form for an Authorization header

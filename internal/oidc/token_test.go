@@ -320,7 +320,7 @@ func TestRefreshFormShape(t *testing.T) {
 	if secret.Load() != testSecret {
 		t.Errorf("client_secret = %q", secret.Load())
 	}
-	if New(Config{DiscoveryURL: DefaultDiscoveryURL}).isTesla() != true {
+	if New(Config{DiscoveryURL: DefaultDiscoveryURL}).IsTesla() != true {
 		t.Error("tesla discovery URL not recognised")
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"teslalink/internal/app"
 	"teslalink/internal/db"
+	"teslalink/internal/fleet"
 	"teslalink/internal/jobs"
 	"teslalink/internal/link"
 	"teslalink/internal/linksession"
@@ -109,6 +110,7 @@ type Env struct {
 	Server *httptest.Server
 	App    *app.App
 	Tesla  *oidc.Client
+	Fleet  *fleet.Client
 	Links  *link.Service
 	Owners *owner.Service
 	// LinkSessions runs the team's link sessions.
@@ -186,6 +188,7 @@ func New(t testing.TB, opts Options) *Env {
 			DiscoveryURL: p.DiscoveryURL, ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: callback,
 			Audience: p.Audience, Logger: logger.With("component", "oidc"),
 		})
+		e.Fleet = fleet.New(fleet.Config{Auth: e.Tesla})
 	} else {
 		now = e.Sim.Clock().Now
 		simCfg := e.Sim.Config()
@@ -193,10 +196,11 @@ func New(t testing.TB, opts Options) *Env {
 			DiscoveryURL: e.Sim.DiscoveryURL(), ClientID: simCfg.ClientID, ClientSecret: simCfg.ClientSecret,
 			RedirectURL: callback, TokenURL: e.Sim.TokenURL(), Issuers: []string{e.Sim.IDTokenIssuer()},
 			// Explicit: the simulator is not on a Tesla host but requires `audience`.
-			Audience:       e.Sim.RegionBaseURL("na"),
-			RegionBaseURLs: map[string]string{"na": e.Sim.RegionBaseURL("na"), "eu": e.Sim.RegionBaseURL("eu"), "cn": e.Sim.RegionBaseURL("cn")},
-			Logger:         logger.With("component", "oidc"), Now: now, TokenBudget: opts.TokenBudget,
+			Audience: e.Sim.RegionBaseURL("na"),
+			Logger:   logger.With("component", "oidc"), Now: now, TokenBudget: opts.TokenBudget,
 		})
+		e.Fleet = fleet.New(fleet.Config{Auth: e.Tesla,
+			RegionBaseURLs: map[string]string{"na": e.Sim.RegionBaseURL("na"), "eu": e.Sim.RegionBaseURL("eu"), "cn": e.Sim.RegionBaseURL("cn")}})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -232,7 +236,7 @@ func New(t testing.TB, opts Options) *Env {
 		WebhookAllowPrivate: !opts.WebhookStrict, WebhookTimeout: 2 * time.Second,
 		KeepAliveAge: opts.KeepAliveAge, KeepAliveRate: cmp.Or(opts.KeepAliveRate, 1000),
 		KeepAliveInterval: cmp.Or(opts.KeepAliveEvery, 200*time.Millisecond),
-	}, store, e.Tesla)
+	}, store, e.Tesla, e.Fleet)
 	if err != nil {
 		t.Fatal(err)
 	}
