@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"teslalink/internal/apikey"
 	"teslalink/internal/apperr"
@@ -30,6 +31,25 @@ type Issued struct {
 	Token
 	ClientID   int64
 	ClientName string
+	// RecordUse is true for the client's first token for the link in a
+	// UsageWindow: only that use needs recording (usage.Recorder).
+	RecordUse bool
+}
+
+// UsageWindow is how often a client's use of a link is recorded: once per
+// hour and UTC day at most, so the writes do not grow with traffic or with
+// the number of links. "Last used" is accurate to this window.
+const UsageWindow = time.Hour
+
+// useDue reports whether clientID's use at now must be recorded, given the
+// last recorded one (by usedBy at usedAt).
+func useDue(clientID, usedBy int64, usedAt, now time.Time) bool {
+	if usedBy != clientID || usedAt.IsZero() || now.Sub(usedAt) >= UsageWindow || now.Before(usedAt) {
+		return true
+	}
+	y1, m1, d1 := usedAt.UTC().Date()
+	y2, m2, d2 := now.UTC().Date()
+	return y1 != y2 || m1 != m2 || d1 != d2 // a new day's activity entry
 }
 
 // IssueToken authorises the API key (it must hold tokens:issue) and the
@@ -47,6 +67,8 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		client, known = s.cache.Client(in.KeyHash)
 	}
 	var row *db.Link // the whole link, when it was read
+	var usedBy int64 // the last recorded use of the link: by whom, when
+	var usedAt time.Time
 	if !known {
 		var gen uint64
 		if s.cache != nil {
@@ -65,10 +87,13 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		if s.cache != nil && !c.UsedOldKey {
 			s.cache.PutClient(gen, in.KeyHash, client)
 			if l != nil && idOK {
-				s.cache.PutLink(gen, id, l.Status, entryOf(l))
+				e := entryOf(l)
+				e.UsedBy, e.UsedAt = c.ID, c.LinkUsedAt
+				s.cache.PutLink(gen, id, l.Status, e)
 			}
 		}
 		row = l
+		usedBy, usedAt = c.ID, c.LinkUsedAt
 	}
 	if in.Admit != nil {
 		if err := in.Admit(client.ID); err != nil {
@@ -89,7 +114,7 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		}
 		if entry, cached = s.cache.Link(id); !cached {
 			gen := s.cache.Gen()
-			t, err := s.store.GetLinkToken(ctx, id)
+			t, err := s.store.GetLinkToken(ctx, id, client.ID)
 			if errors.Is(err, db.ErrNotFound) {
 				return out, notFound
 			}
@@ -97,10 +122,11 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 				return out, translate(err)
 			}
 			entry = tokencache.Entry{Region: t.Region, GrantedScopes: t.GrantedScopes, AccessTokenSealed: t.AccessTokenSealed,
-				AccessTokenExpiresAt: t.AccessTokenExpiresAt, TokenKeyID: t.TokenKeyID}
+				AccessTokenExpiresAt: t.AccessTokenExpiresAt, TokenKeyID: t.TokenKeyID, UsedBy: client.ID, UsedAt: t.UsedAt}
 			s.cache.PutLink(gen, id, t.Status, entry)
 			cached = t.Status == db.StatusActive // anything else takes the full path, which says why
 		}
+		usedBy, usedAt = entry.UsedBy, entry.UsedAt
 	} else if row == nil {
 		return out, notFound
 	}
@@ -122,6 +148,7 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 				return out, translate(err)
 			}
 			out.Token = tok
+			s.noteUse(&out, id, usedBy, usedAt)
 			return out, nil
 		}
 		l, err := s.store.GetLink(ctx, in.LinkID)
@@ -136,7 +163,21 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		return out, translate(err)
 	}
 	out.Token = *tok
+	s.noteUse(&out, id, usedBy, usedAt)
 	return out, nil
+}
+
+// noteUse decides whether the token just issued is a use to record, and
+// marks the cached link so the next ones in the window are not.
+func (s *Service) noteUse(out *Issued, id [16]byte, usedBy int64, usedAt time.Time) {
+	now := s.now()
+	if !useDue(out.ClientID, usedBy, usedAt, now) {
+		return
+	}
+	out.RecordUse = true
+	if s.cache != nil {
+		s.cache.MarkUsed(id, out.ClientID, now)
+	}
 }
 
 // entryOf is what the token cache keeps of a link.

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -48,15 +49,17 @@ type linkEntry struct {
 	region  uint16 // index into names
 	scopes  uint16 // index into scopeSets
 	keyID   uint16 // index into names
+	usedBy  uint32 // the API client whose last recorded use is usedAt (0: none)
+	usedAt  uint32 // Unix seconds
 }
 
 // EntryOverhead is what one cached link costs besides its sealed access
-// token: its map slot (16-byte key, 40-byte entry, the map's control bytes)
+// token: its map slot (16-byte key, 48-byte entry, the map's control bytes)
 // and the map's free slots, which average about a third of its capacity.
 // TestMemoryPerEntry measures it; TOKEN_CACHE_MB is accounted with it, so
 // the budget is what the process really spends (docs/architecture.md,
 // "Token cache").
-const EntryOverhead = 96
+const EntryOverhead = 112
 
 // segments is how many parts the link entries are kept in. When the newest
 // part is full, the oldest is dropped whole: a quarter of the entries, the
@@ -217,6 +220,10 @@ type Entry struct {
 	AccessTokenSealed    []byte   // shared: read only
 	AccessTokenExpiresAt time.Time
 	TokenKeyID           string
+	// UsedBy's last recorded use of the link was at UsedAt (the token
+	// endpoint records a use once per client, link and hour).
+	UsedBy int64
+	UsedAt time.Time
 }
 
 // Client returns the cached API client for keyHash.
@@ -265,7 +272,7 @@ func (c *Cache) link(id [16]byte) (Entry, bool) {
 		}
 		return Entry{Region: c.names[le.region], GrantedScopes: c.scopeSets[le.scopes],
 			AccessTokenSealed: s.chunks[le.chunk][le.off : le.off+le.n : le.off+le.n], AccessTokenExpiresAt: time.Unix(0, le.exp),
-			TokenKeyID: c.names[le.keyID]}, true
+			TokenKeyID: c.names[le.keyID], UsedBy: int64(le.usedBy), UsedAt: time.Unix(int64(le.usedAt), 0)}, true
 	}
 	return Entry{}, false
 }
@@ -322,8 +329,33 @@ func (c *Cache) PutLink(gen uint64, id [16]byte, status string, e Entry) {
 	off := len(s.chunks[last])
 	s.chunks[last] = append(s.chunks[last], e.AccessTokenSealed...)
 	s.used += cost
+	by, at := usedOf(e.UsedBy, e.UsedAt)
 	s.links[id] = linkEntry{chunk: uint32(last), off: uint32(off), n: uint32(n), exp: e.AccessTokenExpiresAt.UnixNano(),
-		expires: expires.UnixNano(), region: c.name(e.Region), scopes: c.scopeSet(e.GrantedScopes), keyID: c.name(e.TokenKeyID)}
+		expires: expires.UnixNano(), region: c.name(e.Region), scopes: c.scopeSet(e.GrantedScopes), keyID: c.name(e.TokenKeyID),
+		usedBy: by, usedAt: at}
+}
+
+// MarkUsed notes on a cached link that clientID's use at was recorded.
+func (c *Cache) MarkUsed(id [16]byte, clientID int64, at time.Time) {
+	by, ts := usedOf(clientID, at)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.segs {
+		if le, ok := c.segs[i].links[id]; ok {
+			le.usedBy, le.usedAt = by, ts
+			c.segs[i].links[id] = le
+			return
+		}
+	}
+}
+
+// usedOf packs a recorded use; a client id beyond 32 bits is not kept
+// (its uses are then recorded on every cache miss and hit, never lost).
+func usedOf(clientID int64, at time.Time) (uint32, uint32) {
+	if clientID <= 0 || clientID > math.MaxUint32 || at.Unix() <= 0 || at.Unix() > math.MaxUint32 {
+		return 0, 0
+	}
+	return uint32(clientID), uint32(at.Unix())
 }
 
 func (c *Cache) name(v string) uint16 {
