@@ -33,16 +33,17 @@ func main() {
 	dir := flag.String("dir", "", "work directory (created)")
 	n := flag.Int("links", 100000, "linked accounts to seed")
 	publicURL := flag.String("public-url", "http://127.0.0.1:18080", "the service's PUBLIC_URL")
+	buffers := flag.String("shared-buffers", "256MB", "PostgreSQL's shared_buffers")
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("benchsetup: -dir is required")
 	}
-	if err := run(*dir, *n, *publicURL); err != nil {
+	if err := run(*dir, *n, *publicURL, *buffers); err != nil {
 		log.Fatalf("benchsetup: %v", err)
 	}
 }
 
-func run(dir string, n int, publicURL string) error {
+func run(dir string, n int, publicURL, buffers string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -50,7 +51,7 @@ func run(dir string, n int, publicURL string) error {
 	}
 	os.Chmod(dir, 0o755) // the server runs as the postgres user when we are root
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "pgdata"), Fast: true,
-		SocketDir: filepath.Join(dir, "sock"), Settings: []string{"max_connections=200", "shared_buffers=256MB"}})
+		SocketDir: filepath.Join(dir, "sock"), Settings: []string{"max_connections=200", "shared_buffers=" + buffers}})
 	if err != nil {
 		return err
 	}
