@@ -44,7 +44,7 @@ var OptionalScopes = teslascope.Optional()
 // Options tune an Env.
 type Options struct {
 	// LogLevel is the service's log level; nil: debug.
-	LogLevel slog.Leveler
+	LogLevel      slog.Leveler
 	Sim           func(*teslasim.Config) // adjust the simulator's config
 	PlainHTTP     bool                   // serve over http:// (cookies without Secure/__Host-)
 	RefreshMargin time.Duration
