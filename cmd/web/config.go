@@ -91,6 +91,7 @@ type Config struct {
 	KeepAliveRate   float64 // keep-alive refreshes per second, across all instances
 	WebhookPrivate  bool    // allow webhook targets on private and loopback addresses
 	TokenCacheBytes int     // 0 turns the token cache off
+	MemoryLimit     int64   // the Go memory limit serve sets, bytes; 0: none
 	// ReturnURLs is LINK_RETURN_URLS (nil when unset); ReturnLoopback also
 	// allows loopback return URLs (`web dev`).
 	ReturnURLs     *linksession.Allowlist
@@ -248,6 +249,13 @@ func loadConfig(e env, required ...string) (*Config, error) {
 	mb, err := intVarAllowZero(e, "TOKEN_CACHE_MB", 32)
 	errs.add("TOKEN_CACHE_MB", err)
 	c.TokenCacheBytes = int(mb) << 20
+	limit, err := intVarAllowZero(e, "MEMORY_LIMIT_MB", 80)
+	errs.add("MEMORY_LIMIT_MB", err)
+	c.MemoryLimit = int64(limit) << 20
+	if err == nil && limit > 0 && limit < 2*mb+minMemoryMB {
+		errs = append(errs, &configError{"MEMORY_LIMIT_MB", fmt.Sprintf("must be at least twice TOKEN_CACHE_MB plus %d (the service itself), "+
+			"so at least %d with TOKEN_CACHE_MB=%d; or lower TOKEN_CACHE_MB", minMemoryMB, 2*mb+minMemoryMB, mb)})
+	}
 	c.TrustProxy = e.get("TRUST_PROXY", "") == "true"
 	if c.KeepAliveRate, err = strconv.ParseFloat(e.get("KEEPALIVE_RATE", "1"), 64); err != nil ||
 		c.KeepAliveRate <= 0 || c.KeepAliveRate > 1000 || math.IsNaN(c.KeepAliveRate) {
@@ -375,6 +383,10 @@ func intVar(e env, name string, def int32) (int32, error) {
 	}
 	return int32(n), nil
 }
+
+// minMemoryMB is what the service needs besides its token cache: the Go
+// runtime, connection buffers and pools, templates and catalogs.
+const minMemoryMB = 16
 
 func intVarAllowZero(e env, name string, def int32) (int32, error) {
 	if e.get(name, "") == "0" {

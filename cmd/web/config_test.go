@@ -60,6 +60,8 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"LINK_RETURN_URLS", "https://app.example.com/a/../b", "LINK_RETURN_URLS"},
 		{"LINK_SESSION_TTL", "0s", "LINK_SESSION_TTL"},
 		{"ACTIVITY_RETENTION", "13 months", "ACTIVITY_RETENTION"},
+		{"MEMORY_LIMIT_MB", "lots", "MEMORY_LIMIT_MB"},
+		{"MEMORY_LIMIT_MB", "60", "MEMORY_LIMIT_MB"}, // under twice the default 32 MB cache plus 16
 	}
 	for _, tc := range cases {
 		m := validEnv(t)
@@ -81,6 +83,29 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	}
 	if _, err := loadConfig(mapEnv(map[string]string{}), "DATABASE_URL"); err == nil || err.Error() != "DATABASE_URL: is required" {
 		t.Errorf("missing required: %v", err)
+	}
+}
+
+// TestMemoryLimitFollowsTheCache: the default limit fits the default
+// cache; a larger cache needs a larger limit, and 0 sets none.
+func TestMemoryLimitFollowsTheCache(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(mapEnv(validEnv(t)))
+	if err != nil || cfg.MemoryLimit != 80<<20 || cfg.TokenCacheBytes != 32<<20 {
+		t.Fatalf("defaults: %v, limit %d, cache %d", err, cfg.MemoryLimit, cfg.TokenCacheBytes)
+	}
+	m := validEnv(t)
+	m["TOKEN_CACHE_MB"] = "128"
+	if _, err := loadConfig(mapEnv(m)); err == nil || !strings.Contains(err.Error(), "MEMORY_LIMIT_MB: must be at least twice TOKEN_CACHE_MB plus 16 (the service itself), so at least 272") {
+		t.Fatalf("a 128 MB cache under an 80 MB limit: %v", err)
+	}
+	m["MEMORY_LIMIT_MB"] = "300"
+	if cfg, err := loadConfig(mapEnv(m)); err != nil || cfg.MemoryLimit != 300<<20 {
+		t.Fatalf("300 MB limit: %v", err)
+	}
+	m["MEMORY_LIMIT_MB"] = "0"
+	if cfg, err := loadConfig(mapEnv(m)); err != nil || cfg.MemoryLimit != 0 {
+		t.Fatalf("no limit: %v", err)
 	}
 }
 

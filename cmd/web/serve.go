@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -39,12 +41,26 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	lw := newLogWriter(stdout)
 	defer lw.Close()
 	logger := newLogger(cfg, lw)
+	setMemoryLimit(cfg.MemoryLimit, logger)
 	if addr := envOr("PPROF_ADDR", ""); addr != "" {
 		if err := startPprof(addr, logger); err != nil {
 			return err
 		}
 	}
 	return runServer(ctx, cfg, logger, nil)
+}
+
+// setMemoryLimit gives the Go runtime its soft memory limit from
+// MEMORY_LIMIT_MB, so the process stays within a container's memory without
+// the operator knowing about GOMEMLIMIT; an explicit GOMEMLIMIT wins.
+func setMemoryLimit(limit int64, logger *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		logger.Info("memory limit from GOMEMLIMIT; MEMORY_LIMIT_MB not applied", "limit_bytes", debug.SetMemoryLimit(-1))
+		return
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 }
 
 // addrFlag applies --addr (it overrides ADDR).

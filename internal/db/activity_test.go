@@ -86,16 +86,16 @@ func TestRefreshAndUseMakeOneEntryPerDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	use := func(c int64, at time.Time, n int64) {
+	use := func(c int64, at time.Time) {
 		t.Helper()
-		if err := s.RecordUsage(ctx, []db.Usage{{LinkID: l.ID, APIClientID: c, LastUsedAt: at, Uses: n}}); err != nil {
+		if err := s.RecordUsage(ctx, []db.Usage{{LinkID: l.ID, APIClientID: c, LastUsedAt: at}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	use(c1.ID, day1.Add(time.Hour), 3)
-	use(c1.ID, day1.Add(2*time.Hour), 2)
-	use(c2.ID, day1.Add(2*time.Hour), 1)
-	use(c1.ID, day1.Add(26*time.Hour), 4)
+	use(c1.ID, day1.Add(time.Hour))
+	use(c1.ID, day1.Add(2*time.Hour))
+	use(c2.ID, day1.Add(2*time.Hour))
+	use(c1.ID, day1.Add(26*time.Hour))
 
 	evs, more, err := s.OwnerActivity(ctx, l.OwnerID, 0, 50)
 	if err != nil || more {
@@ -114,9 +114,9 @@ func TestRefreshAndUseMakeOneEntryPerDay(t *testing.T) {
 		got = append(got, key{ev.Action, ev.ClientName, ev.Day.Format(time.DateOnly), n})
 	}
 	want := []key{ // newest first: in the order they were recorded
-		{db.ActionUsed, "crm", "2026-03-02", 4},
-		{db.ActionUsed, "billing", "2026-03-01", 1},
-		{db.ActionUsed, "crm", "2026-03-01", 5},
+		{db.ActionUsed, "crm", "2026-03-02", 0}, // one entry per client and day, no count
+		{db.ActionUsed, "billing", "2026-03-01", 0},
+		{db.ActionUsed, "crm", "2026-03-01", 0},
 		{db.ActionRefreshed, "", "2026-03-02", 1},
 		{db.ActionRefreshed, "", "2026-03-01", 2},
 	}
@@ -184,8 +184,8 @@ func TestEraseOwnerDeletesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordUsage(ctx, []db.Usage{{LinkID: a.ID, APIClientID: c.ID, LastUsedAt: time.Now(), Uses: 1},
-		{LinkID: b.ID, APIClientID: c.ID, LastUsedAt: time.Now(), Uses: 1}}); err != nil {
+	if err := s.RecordUsage(ctx, []db.Usage{{LinkID: a.ID, APIClientID: c.ID, LastUsedAt: time.Now()},
+		{LinkID: b.ID, APIClientID: c.ID, LastUsedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, owner := range []int64{a.OwnerID, a.OwnerID, b.OwnerID} {

@@ -76,7 +76,7 @@ func TestListLinksKeysetAndLastUsed(t *testing.T) {
 	h := sha256.Sum256([]byte("tlk_list"))
 	c, _ := s.CreateAPIClient(ctx, "lister", "tlk_list", h[:], []string{"links:read"})
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := s.RecordUsage(ctx, []db.Usage{{LinkID: ids[0], APIClientID: c.ID, LastUsedAt: at, Uses: 2}}); err != nil {
+	if err := s.RecordUsage(ctx, []db.Usage{{LinkID: ids[0], APIClientID: c.ID, LastUsedAt: at}}); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}

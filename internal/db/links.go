@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Link statuses.
@@ -231,6 +232,38 @@ func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
 		return nil, fmt.Errorf("get link: %w", err)
 	}
 	return l, nil
+}
+
+// LinkToken is what the token endpoint reads of a link: its status and
+// its sealed access token, never the refresh token or the owner.
+type LinkToken struct {
+	Status               string
+	Region               string
+	GrantedScopes        []string
+	TokenKeyID           string
+	AccessTokenSealed    []byte
+	AccessTokenExpiresAt time.Time
+	UsedAt               time.Time // the API client's last recorded use of the link; zero: none
+}
+
+// GetLinkToken reads a link's LinkToken, with clientID's last recorded use
+// of it: two primary-key lookups in one round trip.
+func (s *Store) GetLinkToken(ctx context.Context, id [16]byte, clientID int64) (*LinkToken, error) {
+	var t LinkToken
+	var exp, used *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT l.status, l.region, l.granted_scopes, coalesce(l.token_key_id, ''), l.access_token_sealed,
+			l.access_token_expires_at, u.last_used_at
+		FROM links l LEFT JOIN link_usage u ON u.link_id = l.id AND u.api_client_id = $2
+		WHERE l.id = $1`, pgtype.UUID{Bytes: id, Valid: true}, clientID).
+		Scan(&t.Status, &t.Region, &t.GrantedScopes, &t.TokenKeyID, &t.AccessTokenSealed, &exp, &used)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get link token: %w", err)
+	}
+	t.AccessTokenExpiresAt, t.UsedAt = deref(exp), deref(used)
+	return &t, nil
 }
 
 // GetLinkByOwner returns the owner's link.

@@ -14,7 +14,6 @@ type Usage struct {
 	APIClientID int64
 	ClientName  string
 	LastUsedAt  time.Time
-	Uses        int64
 }
 
 // RecordUsage adds a batch of uses in one statement.
@@ -25,31 +24,26 @@ func (s *Store) RecordUsage(ctx context.Context, batch []Usage) error {
 	links := make([]string, len(batch))
 	clients := make([]int64, len(batch))
 	ats := make([]time.Time, len(batch))
-	uses := make([]int64, len(batch))
 	for i, u := range batch {
-		links[i], clients[i], ats[i], uses[i] = u.LinkID, u.APIClientID, u.LastUsedAt, u.Uses
+		links[i], clients[i], ats[i] = u.LinkID, u.APIClientID, u.LastUsedAt
 	}
 	// One statement, so attribution and the owner's activity ("used by",
 	// one entry per client and UTC day) are written together or not at all.
 	_, err := s.pool.Exec(ctx, `WITH t AS (
-			SELECT l.id AS link_id, l.owner_id, b.c, max(b.a) AS a, sum(b.n)::bigint AS n
-			FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[]) AS b(l, c, a, n)
+			SELECT l.id AS link_id, l.owner_id, b.c, max(b.a) AS a
+			FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS b(l, c, a)
 			JOIN links l ON l.id = b.l::uuid
 			GROUP BY l.id, l.owner_id, b.c),
 		u AS (
-			INSERT INTO link_usage (link_id, api_client_id, last_used_at, uses)
-			SELECT link_id, c, a, n FROM t
+			INSERT INTO link_usage (link_id, api_client_id, last_used_at)
+			SELECT link_id, c, a FROM t
 			ON CONFLICT (link_id, api_client_id) DO UPDATE SET
-				last_used_at = greatest(link_usage.last_used_at, excluded.last_used_at),
-				uses = link_usage.uses + excluded.uses)
+				last_used_at = greatest(link_usage.last_used_at, excluded.last_used_at))
 		INSERT INTO activity (owner_id, link_id, actor, action, api_client_id, at, day, detail)
-		SELECT t.owner_id, t.link_id, 'api:' || c.name, '`+ActionUsed+`', t.c, t.a, (t.a AT TIME ZONE 'UTC')::date,
-			jsonb_build_object('count', t.n)
+		SELECT t.owner_id, t.link_id, 'api:' || c.name, '`+ActionUsed+`', t.c, t.a, (t.a AT TIME ZONE 'UTC')::date, '{}'::jsonb
 		FROM t JOIN api_clients c ON c.id = t.c
-		ON CONFLICT (link_id, action, api_client_id, day) WHERE day IS NOT NULL DO UPDATE
-		SET detail = jsonb_set(activity.detail, '{count}',
-			to_jsonb(coalesce((activity.detail->>'count')::bigint, 0) + (excluded.detail->>'count')::bigint))`,
-		links, clients, ats, uses)
+		ON CONFLICT (link_id, action, api_client_id, day) WHERE day IS NOT NULL DO NOTHING`,
+		links, clients, ats)
 	if err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
@@ -58,7 +52,7 @@ func (s *Store) RecordUsage(ctx context.Context, batch []Usage) error {
 
 // LinkUsage lists, per API client, the last time it obtained the link's token, latest first.
 func (s *Store) LinkUsage(ctx context.Context, linkID string) ([]Usage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT u.link_id::text, u.api_client_id, c.name, u.last_used_at, u.uses
+	rows, err := s.pool.Query(ctx, `SELECT u.link_id::text, u.api_client_id, c.name, u.last_used_at
 		FROM link_usage u JOIN api_clients c ON c.id = u.api_client_id
 		WHERE u.link_id = $1 ORDER BY u.last_used_at DESC`, linkID)
 	if err != nil {
@@ -66,7 +60,7 @@ func (s *Store) LinkUsage(ctx context.Context, linkID string) ([]Usage, error) {
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Usage, error) {
 		var u Usage
-		err := r.Scan(&u.LinkID, &u.APIClientID, &u.ClientName, &u.LastUsedAt, &u.Uses)
+		err := r.Scan(&u.LinkID, &u.APIClientID, &u.ClientName, &u.LastUsedAt)
 		return u, err
 	})
 	if err != nil {

@@ -51,7 +51,7 @@ func TestBrowserActivityAndDataRights(t *testing.T) {
 		b.fatalf("activity %v, want used, linked (newest first)", got)
 	}
 	used := b.texts(`[data-testid=activity] li[data-kind=used]`, "")
-	if len(used) != 1 || !strings.Contains(used[0], "Used by fleet-dashboard") || !strings.Contains(used[0], "2 times that day") {
+	if len(used) != 1 || !strings.Contains(used[0], "Used by fleet-dashboard") || strings.Contains(used[0], "that day") {
 		b.fatalf("used entry %q", used)
 	}
 	for _, dt := range b.texts(`[data-testid=activity] time`, "datetime") {

@@ -64,7 +64,7 @@ func (s *Server) apiToken(c echo.Context) error {
 		challenge(c, err, apikey.ScopeTokensIssue)
 		return err
 	}
-	if s.usage != nil {
+	if s.usage != nil && tok.RecordUse {
 		s.usage.Record(tok.LinkID, tok.ClientID, s.now())
 	}
 	// One log line per request: the access log carries who got which link's token (never the token).

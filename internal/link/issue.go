@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"teslalink/internal/apikey"
 	"teslalink/internal/apperr"
@@ -30,22 +31,45 @@ type Issued struct {
 	Token
 	ClientID   int64
 	ClientName string
+	// RecordUse is true for the client's first token for the link in a
+	// UsageWindow: only that use needs recording (usage.Recorder).
+	RecordUse bool
+}
+
+// UsageWindow is how often a client's use of a link is recorded: once per
+// hour and UTC day at most, so the writes do not grow with traffic or with
+// the number of links. "Last used" is accurate to this window.
+const UsageWindow = time.Hour
+
+// useDue reports whether clientID's use at now must be recorded, given the
+// last recorded one (by usedBy at usedAt).
+func useDue(clientID, usedBy int64, usedAt, now time.Time) bool {
+	if usedBy != clientID || usedAt.IsZero() || now.Sub(usedAt) >= UsageWindow || now.Before(usedAt) {
+		return true
+	}
+	y1, m1, d1 := usedAt.UTC().Date()
+	y2, m2, d2 := now.UTC().Date()
+	return y1 != y2 || m1 != m2 || d1 != d2 // a new day's activity entry
 }
 
 // IssueToken authorises the API key (it must hold tokens:issue) and the
 // link, and returns a valid access token. While the token cache is live,
 // a token that needs no refresh costs no database round trip: the key and
-// the link's sealed access token come from memory. Otherwise both are read
-// in one round trip, and cached. Refreshing reads the whole row under its
-// lock, as AccessToken does.
+// the link's sealed access token come from memory. A miss costs one round
+// trip: the link alone (one primary-key lookup) when the key is cached,
+// else the key and the link together; what was read is cached. Refreshing
+// reads the whole row under its lock, as AccessToken does.
 func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, error) {
 	var out Issued
-	client, entry, hit := tokencache.Client{}, tokencache.Entry{}, false
+	id, idOK := db.ParseLinkID(in.LinkID) // canonical: the edge lower-cases ids
+	client, known := tokencache.Client{}, false
 	if s.cache != nil {
-		client, entry, hit = s.cache.Get(in.KeyHash, in.LinkID)
+		client, known = s.cache.Client(in.KeyHash)
 	}
-	var row *db.Link // the link as read from the database, when it was
-	if !hit {
+	var row *db.Link // the whole link, when it was read
+	var usedBy int64 // the last recorded use of the link: by whom, when
+	var usedAt time.Time
+	if !known {
 		var gen uint64
 		if s.cache != nil {
 			gen = s.cache.Gen()
@@ -61,9 +85,15 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		// An old key after a rotation is never cached: its overlap ends
 		// without a change notification.
 		if s.cache != nil && !c.UsedOldKey {
-			s.cache.Put(gen, in.KeyHash, client, l)
+			s.cache.PutClient(gen, in.KeyHash, client)
+			if l != nil && idOK {
+				e := entryOf(l)
+				e.UsedBy, e.UsedAt = c.ID, c.LinkUsedAt
+				s.cache.PutLink(gen, id, l.Status, e)
+			}
 		}
 		row = l
+		usedBy, usedAt = c.ID, c.LinkUsedAt
 	}
 	if in.Admit != nil {
 		if err := in.Admit(client.ID); err != nil {
@@ -75,8 +105,30 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 			errors.New("api client "+client.Name+" lacks "+apikey.ScopeTokensIssue))
 	}
 	out.ClientID, out.ClientName = client.ID, client.Name
-	if !hit && row == nil {
-		return out, apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
+	notFound := apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
+	var entry tokencache.Entry
+	cached := false // entry holds an active link's token
+	if known {
+		if !idOK {
+			return out, notFound
+		}
+		if entry, cached = s.cache.Link(id); !cached {
+			gen := s.cache.Gen()
+			t, err := s.store.GetLinkToken(ctx, id, client.ID)
+			if errors.Is(err, db.ErrNotFound) {
+				return out, notFound
+			}
+			if err != nil {
+				return out, translate(err)
+			}
+			entry = tokencache.Entry{Region: t.Region, GrantedScopes: t.GrantedScopes, AccessTokenSealed: t.AccessTokenSealed,
+				AccessTokenExpiresAt: t.AccessTokenExpiresAt, TokenKeyID: t.TokenKeyID, UsedBy: client.ID, UsedAt: t.UsedAt}
+			s.cache.PutLink(gen, id, t.Status, entry)
+			cached = t.Status == db.StatusActive // anything else takes the full path, which says why
+		}
+		usedBy, usedAt = entry.UsedBy, entry.UsedAt
+	} else if row == nil {
+		return out, notFound
 	}
 	var req TokenRequest
 	if in.Read != nil {
@@ -86,15 +138,17 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		}
 	}
 	if row == nil {
-		// From the cache: an active link. Serve it while valid; anything
-		// else (refresh due, forced, a scope missing) takes the full path.
-		if !req.ForceRefresh && entry.AccessTokenExpiresAt.After(s.now().Add(s.margin)) && hasScopes(entry.GrantedScopes, req.Scopes) {
+		// An active link's token, from the cache or just read: serve it
+		// while valid; anything else (refresh due, forced, a scope missing,
+		// not active) takes the full path.
+		if cached && !req.ForceRefresh && entry.AccessTokenExpiresAt.After(s.now().Add(s.margin)) && hasScopes(entry.GrantedScopes, req.Scopes) {
 			tok, err := s.cachedToken(in.LinkID, &entry)
 			if err != nil {
 				s.forget(in.LinkID)
 				return out, translate(err)
 			}
 			out.Token = tok
+			s.noteUse(&out, id, usedBy, usedAt)
 			return out, nil
 		}
 		l, err := s.store.GetLink(ctx, in.LinkID)
@@ -109,7 +163,27 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		return out, translate(err)
 	}
 	out.Token = *tok
+	s.noteUse(&out, id, usedBy, usedAt)
 	return out, nil
+}
+
+// noteUse decides whether the token just issued is a use to record, and
+// marks the cached link so the next ones in the window are not.
+func (s *Service) noteUse(out *Issued, id [16]byte, usedBy int64, usedAt time.Time) {
+	now := s.now()
+	if !useDue(out.ClientID, usedBy, usedAt, now) {
+		return
+	}
+	out.RecordUse = true
+	if s.cache != nil {
+		s.cache.MarkUsed(id, out.ClientID, now)
+	}
+}
+
+// entryOf is what the token cache keeps of a link.
+func entryOf(l *db.Link) tokencache.Entry {
+	return tokencache.Entry{Region: l.Region, GrantedScopes: l.GrantedScopes, AccessTokenSealed: l.AccessTokenSealed,
+		AccessTokenExpiresAt: l.AccessTokenExpiresAt, TokenKeyID: l.TokenKeyID}
 }
 
 func hasScopes(granted, want []string) bool {

@@ -73,3 +73,48 @@ func TestIssueTokenFromCache(t *testing.T) {
 		t.Fatalf("after revoke: %v, want %s", err, apperr.LinkRevoked)
 	}
 }
+
+// A client's use of a link is recorded once per window, whether the token
+// comes from the cache or from the database; another client's first use
+// is recorded too.
+func TestIssueTokenRecordsUseOncePerWindow(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	l := linked(t, e, "usage@example.com")
+	ctx := context.Background()
+	keys := make([]apikey.Key, 2)
+	for i, name := range []string{"svc", "other"} {
+		k, err := apikey.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Store.CreateAPIClient(ctx, name, k.Display, k.Hash, apikey.Scopes); err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+	for deadline := time.Now().Add(10 * time.Second); !e.Cache.Live(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("token cache never went live")
+		}
+	}
+	issue := func(step string, k apikey.Key, want bool) {
+		t.Helper()
+		got, err := e.Links.IssueToken(ctx, issueRequest(k.Secret, l.ID))
+		if err != nil || got.RecordUse != want {
+			t.Fatalf("%s: RecordUse = %v (want %v), %v", step, got.RecordUse, want, err)
+		}
+		if got.RecordUse {
+			e.Usage.Record(got.LinkID, got.ClientID, e.Sim.Clock().Now()) // the service's clock
+		}
+	}
+	issue("first use", keys[0], true)
+	issue("from the cache", keys[0], false)
+	if err := e.Usage.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Cache.InvalidateLink(l.ID)
+	issue("from the database, recorded moments ago", keys[0], false)
+	issue("another client's first use", keys[1], true)
+	issue("that client again", keys[1], false)
+}

@@ -59,8 +59,7 @@ type ExportActivity struct {
 type ExportClient struct {
 	Name       string    `json:"name"`
 	LinkID     string    `json:"link_id"`
-	LastUsedAt time.Time `json:"last_used_at"`
-	Uses       int64     `json:"uses"`
+	LastUsedAt time.Time `json:"last_used_at"` // accurate to the hour (link.UsageWindow)
 }
 
 // allActivity bounds the export's activity (retention keeps far fewer).
@@ -90,7 +89,7 @@ func (s *Service) Export(ctx context.Context, ownerID int64) (*Export, error) {
 			return nil, err
 		}
 		for _, u := range usage {
-			out.APIClients = append(out.APIClients, ExportClient{Name: u.ClientName, LinkID: l.ID, LastUsedAt: u.LastUsedAt.UTC(), Uses: u.Uses})
+			out.APIClients = append(out.APIClients, ExportClient{Name: u.ClientName, LinkID: l.ID, LastUsedAt: u.LastUsedAt.UTC()})
 		}
 	}
 	evs, _, err := s.store.OwnerActivity(ctx, ownerID, 0, allActivity)

@@ -1,6 +1,7 @@
 // Package usage attributes handed-out tokens to the API clients that asked,
-// without a database write per request: uses are aggregated in memory and
-// written in one batch per interval. A crash loses at most one interval of
+// without a database write per request: the link service asks for a use to
+// be recorded once per client, link and hour (link.UsageWindow), and those
+// are aggregated in memory and written in one batch per interval. A crash loses at most one interval of
 // attribution (default 10 seconds); the tokens themselves are never recorded.
 package usage
 
@@ -23,7 +24,6 @@ type key struct {
 
 type use struct {
 	last int64 // Unix nanoseconds
-	n    int64
 }
 
 // Recorder buffers uses and flushes them periodically.
@@ -58,7 +58,6 @@ func (r *Recorder) Record(linkID string, clientID int64, at time.Time) {
 	r.mu.Lock()
 	u := r.pending[k]
 	u.last = max(u.last, at.UnixNano())
-	u.n++
 	r.pending[k] = u
 	r.mu.Unlock()
 }
@@ -143,7 +142,7 @@ func (r *Recorder) flushUses(ctx context.Context) error {
 	batch := make([]db.Usage, 0, min(len(taken), flushChunk))
 	for k, u := range taken {
 		batch = append(batch, db.Usage{LinkID: db.FormatLinkID(k.link), APIClientID: k.clientID,
-			LastUsedAt: time.Unix(0, u.last), Uses: u.n})
+			LastUsedAt: time.Unix(0, u.last)})
 		if len(batch) == flushChunk {
 			if err := r.store.RecordUsage(ctx, batch); err != nil {
 				failed = err
@@ -164,7 +163,6 @@ func (r *Recorder) flushUses(ctx context.Context) error {
 		for k, u := range taken {
 			cur := r.pending[k]
 			cur.last = max(cur.last, u.last)
-			cur.n += u.n
 			r.pending[k] = cur
 		}
 		r.mu.Unlock()

@@ -381,7 +381,7 @@ func activityDetail(ctx context.Context, a ActivityEntry) string {
 			parts = append(parts, t(ctx, "activity.no_longer", "scopes", scopeTitles(ctx, a.Removed)))
 		}
 		return joinParts(parts, " ")
-	case "refreshed", "used":
+	case "refreshed":
 		return tn(ctx, "activity.times", max(a.Count, 1))
 	case "needs_reauth":
 		if a.Reason == "other_account" {

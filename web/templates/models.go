@@ -159,7 +159,7 @@ type ActivityEntry struct {
 	Actor string
 	// Client names the team service (used; revoked by "api").
 	Client string
-	// Count is how many times it happened that day (refreshed, used).
+	// Count is how many times it happened that day (refreshed).
 	Count int64
 	// Reason is why Tesla asked to reconnect: "refresh_refused" or "other_account".
 	Reason string

@@ -114,7 +114,7 @@ func TestPageContent(t *testing.T) {
 			`<time datetime="2025-03-11T12:00:00Z" title="11 Mar 2025, 12:00 UTC">3 days ago</time>`,
 			`data-client="fleet-dashboard"`, `5 minutes ago`, `Yesterday`,
 			`href="/connect?relink=1"`, `href="/account/revoke"`, `action="/logout"`,
-			`<li data-kind="used">`, `Used by fleet-dashboard`, `12 times that day.`, `Permissions changed on Tesla&#39;s page`,
+			`<li data-kind="used">`, `Used by fleet-dashboard`, `Permissions changed on Tesla&#39;s page`,
 			`No longer sharing Vehicle location.`, `Now sharing Vehicle commands. No longer sharing Energy data.`,
 			`Access revoked by charging-scheduler`, `Access revoked by you`, `Sharing: Profile, Vehicle data, Vehicle location`,
 			`The sign-in expired, or your Tesla password changed.`,

@@ -33,16 +33,17 @@ func main() {
 	dir := flag.String("dir", "", "work directory (created)")
 	n := flag.Int("links", 100000, "linked accounts to seed")
 	publicURL := flag.String("public-url", "http://127.0.0.1:18080", "the service's PUBLIC_URL")
+	buffers := flag.String("shared-buffers", "256MB", "PostgreSQL's shared_buffers")
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("benchsetup: -dir is required")
 	}
-	if err := run(*dir, *n, *publicURL); err != nil {
+	if err := run(*dir, *n, *publicURL, *buffers); err != nil {
 		log.Fatalf("benchsetup: %v", err)
 	}
 }
 
-func run(dir string, n int, publicURL string) error {
+func run(dir string, n int, publicURL, buffers string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -50,7 +51,7 @@ func run(dir string, n int, publicURL string) error {
 	}
 	os.Chmod(dir, 0o755) // the server runs as the postgres user when we are root
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "pgdata"), Fast: true,
-		SocketDir: filepath.Join(dir, "sock"), Settings: []string{"max_connections=200", "shared_buffers=256MB"}})
+		SocketDir: filepath.Join(dir, "sock"), Settings: []string{"max_connections=200", "shared_buffers=" + buffers}})
 	if err != nil {
 		return err
 	}
@@ -59,8 +60,10 @@ func run(dir string, n int, publicURL string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE teslalink"); err != nil {
-		return err
+	for _, name := range []string{"teslalink", "pgbench"} {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			return err
+		}
 	}
 	conn.Close(ctx)
 	dbURL := cluster.URL("teslalink")
@@ -114,7 +117,7 @@ func run(dir string, n int, publicURL string) error {
 		"TESLA_AUDIENCE":     sim.RegionBaseURL("na"),
 		"TESLA_FLEET_API_NA": sim.RegionBaseURL("na"), "TESLA_FLEET_API_EU": sim.RegionBaseURL("eu"),
 		"TESLA_FLEET_API_CN": sim.RegionBaseURL("cn"),
-		"BENCH_KEY":          key.Secret, "BENCH_IDS": filepath.Join(dir, "ids.txt"),
+		"BENCH_KEY":          key.Secret, "PGBENCH_URL": cluster.URL("pgbench"), "BENCH_IDS": filepath.Join(dir, "ids.txt"),
 	}
 	var b strings.Builder
 	for k, v := range env {
@@ -135,7 +138,7 @@ func run(dir string, n int, publicURL string) error {
 }
 
 // seed inserts n owners and links with sealed tokens (valid for 24 hours)
-// through COPY, and the mapping table bench_ids(n, id) for pgbench.
+// through COPY.
 func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]string, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -162,7 +165,6 @@ func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]strin
 	scopes := []string{"openid", "offline_access", "user_data", "vehicle_device_data"}
 	links := make([][]any, len(ownerIDs))
 	ids := make([]string, len(ownerIDs))
-	mapping := make([][]any, len(ownerIDs))
 	for i, oid := range ownerIDs {
 		id := uuid()
 		ids[i] = id
@@ -175,18 +177,11 @@ func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]strin
 			return nil, err
 		}
 		links[i] = []any{id, oid, "active", "na", "https://auth.tesla.com/oauth2/v3/nts", scopes, scopes, keys.PrimaryID(), rt, at, expires, time.Now()}
-		mapping[i] = []any{int32(i + 1), id}
 	}
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"links"}, []string{"id", "owner_id", "status", "region", "id_token_issuer",
 		"requested_scopes", "granted_scopes", "token_key_id", "refresh_token_sealed", "access_token_sealed",
 		"access_token_expires_at", "refreshed_at"}, pgx.CopyFromRows(links)); err != nil {
 		return nil, fmt.Errorf("copy links: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE TABLE bench_ids (n int PRIMARY KEY, id uuid NOT NULL)"); err != nil {
-		return nil, err
-	}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"bench_ids"}, []string{"n", "id"}, pgx.CopyFromRows(mapping)); err != nil {
-		return nil, fmt.Errorf("copy bench_ids: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		return nil, err
