@@ -25,8 +25,9 @@ type APIClient struct {
 	// Last uses, per key (zero: never, or not yet written).
 	LastUsedAt       time.Time
 	OldKeyLastUsedAt time.Time
-	// LinkUsedAt is, from AuthenticateWithLink, the client's last recorded
-	// use of the link asked for (zero: none).
+	// From AuthenticateWithLink: the last recorded use of the link asked
+	// for, by whom and when (zero: none).
+	LinkUsedBy int64
 	LinkUsedAt time.Time
 
 	// UsedOldKey is set by Authenticate when the presented key is the old
@@ -169,10 +170,11 @@ func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID
 	var storedHash []byte
 	var n linkRow // an outer join: no link leaves it all NULL
 	var used *time.Time
-	dest := append([]any{&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &storedHash, &c.UsedOldKey, &used}, n.dest()...)
+	var usedBy *int64
+	dest := append([]any{&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &storedHash, &c.UsedOldKey, &usedBy, &used}, n.dest()...)
 	err := s.pool.QueryRow(ctx, `SELECT c.id, c.name, c.key_prefix, c.scopes, c.created_at,
 			CASE WHEN c.key_hash = $1 THEN c.key_hash ELSE c.old_key_hash END, c.key_hash <> $1,
-			(SELECT u.last_used_at FROM link_usage u WHERE u.link_id = l.id AND u.api_client_id = c.id), `+linkColumns+`
+			l.used_by, l.used_at, `+linkColumns+`
 		FROM api_clients c
 		LEFT JOIN (links l JOIN owners o ON o.id = l.owner_id) ON l.id = $2::uuid
 		WHERE (c.key_hash = $1 OR (c.old_key_hash = $1 AND c.old_key_expires_at > now())) AND c.revoked_at IS NULL`,
@@ -189,5 +191,8 @@ func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID
 		return nil, nil, ErrUnknownKey
 	}
 	c.LinkUsedAt = deref(used)
+	if usedBy != nil {
+		c.LinkUsedBy = *usedBy
+	}
 	return &c, n.link(), nil
 }

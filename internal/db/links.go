@@ -243,19 +243,19 @@ type LinkToken struct {
 	TokenKeyID           string
 	AccessTokenSealed    []byte
 	AccessTokenExpiresAt time.Time
-	UsedAt               time.Time // the API client's last recorded use of the link; zero: none
+	// The last recorded use of the link (by any API client): by whom, when.
+	UsedBy int64
+	UsedAt time.Time
 }
 
-// GetLinkToken reads a link's LinkToken, with clientID's last recorded use
-// of it: two primary-key lookups in one round trip.
-func (s *Store) GetLinkToken(ctx context.Context, id [16]byte, clientID int64) (*LinkToken, error) {
+// GetLinkToken reads a link's LinkToken: one primary-key lookup, no join.
+func (s *Store) GetLinkToken(ctx context.Context, id [16]byte) (*LinkToken, error) {
 	var t LinkToken
 	var exp, used *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT l.status, l.region, l.granted_scopes, coalesce(l.token_key_id, ''), l.access_token_sealed,
-			l.access_token_expires_at, u.last_used_at
-		FROM links l LEFT JOIN link_usage u ON u.link_id = l.id AND u.api_client_id = $2
-		WHERE l.id = $1`, pgtype.UUID{Bytes: id, Valid: true}, clientID).
-		Scan(&t.Status, &t.Region, &t.GrantedScopes, &t.TokenKeyID, &t.AccessTokenSealed, &exp, &used)
+	var usedBy *int64
+	err := s.pool.QueryRow(ctx, `SELECT status, region, granted_scopes, coalesce(token_key_id, ''), access_token_sealed,
+			access_token_expires_at, used_by, used_at FROM links WHERE id = $1`, pgtype.UUID{Bytes: id, Valid: true}).
+		Scan(&t.Status, &t.Region, &t.GrantedScopes, &t.TokenKeyID, &t.AccessTokenSealed, &exp, &usedBy, &used)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -263,6 +263,9 @@ func (s *Store) GetLinkToken(ctx context.Context, id [16]byte, clientID int64) (
 		return nil, fmt.Errorf("get link token: %w", err)
 	}
 	t.AccessTokenExpiresAt, t.UsedAt = deref(exp), deref(used)
+	if usedBy != nil {
+		t.UsedBy = *usedBy
+	}
 	return &t, nil
 }
 

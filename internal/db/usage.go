@@ -38,7 +38,12 @@ func (s *Store) RecordUsage(ctx context.Context, batch []Usage) error {
 			INSERT INTO link_usage (link_id, api_client_id, last_used_at)
 			SELECT link_id, c, a FROM t
 			ON CONFLICT (link_id, api_client_id) DO UPDATE SET
-				last_used_at = greatest(link_usage.last_used_at, excluded.last_used_at))
+				last_used_at = greatest(link_usage.last_used_at, excluded.last_used_at)),
+		-- The link's own stamp, read by the token endpoint on a cache miss
+		-- (no change notification: the trigger ignores these columns).
+		s AS (
+			UPDATE links l SET used_by = t.c, used_at = t.a FROM t
+			WHERE l.id = t.link_id AND (l.used_at IS NULL OR l.used_at <= t.a))
 		INSERT INTO activity (owner_id, link_id, actor, action, api_client_id, at, day, detail)
 		SELECT t.owner_id, t.link_id, 'api:' || c.name, '`+ActionUsed+`', t.c, t.a, (t.a AT TIME ZONE 'UTC')::date, '{}'::jsonb
 		FROM t JOIN api_clients c ON c.id = t.c

@@ -88,12 +88,12 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 			s.cache.PutClient(gen, in.KeyHash, client)
 			if l != nil && idOK {
 				e := entryOf(l)
-				e.UsedBy, e.UsedAt = c.ID, c.LinkUsedAt
+				e.UsedBy, e.UsedAt = c.LinkUsedBy, c.LinkUsedAt
 				s.cache.PutLink(gen, id, l.Status, e)
 			}
 		}
 		row = l
-		usedBy, usedAt = c.ID, c.LinkUsedAt
+		usedBy, usedAt = c.LinkUsedBy, c.LinkUsedAt
 	}
 	if in.Admit != nil {
 		if err := in.Admit(client.ID); err != nil {
@@ -114,7 +114,7 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		}
 		if entry, cached = s.cache.Link(id); !cached {
 			gen := s.cache.Gen()
-			t, err := s.store.GetLinkToken(ctx, id, client.ID)
+			t, err := s.store.GetLinkToken(ctx, id)
 			if errors.Is(err, db.ErrNotFound) {
 				return out, notFound
 			}
@@ -122,7 +122,7 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 				return out, translate(err)
 			}
 			entry = tokencache.Entry{Region: t.Region, GrantedScopes: t.GrantedScopes, AccessTokenSealed: t.AccessTokenSealed,
-				AccessTokenExpiresAt: t.AccessTokenExpiresAt, TokenKeyID: t.TokenKeyID, UsedBy: client.ID, UsedAt: t.UsedAt}
+				AccessTokenExpiresAt: t.AccessTokenExpiresAt, TokenKeyID: t.TokenKeyID, UsedBy: t.UsedBy, UsedAt: t.UsedAt}
 			s.cache.PutLink(gen, id, t.Status, entry)
 			cached = t.Status == db.StatusActive // anything else takes the full path, which says why
 		}

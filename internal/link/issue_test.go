@@ -7,6 +7,7 @@ import (
 
 	"teslalink/internal/apikey"
 	"teslalink/internal/apperr"
+	"teslalink/internal/db"
 	"teslalink/internal/link"
 	"teslalink/internal/testenv"
 )
@@ -113,8 +114,39 @@ func TestIssueTokenRecordsUseOncePerWindow(t *testing.T) {
 	if err := e.Usage.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Writing the use stamps the link's row without a change notification:
+	// a change to another link, committed after it, arrives while the
+	// first link stays cached.
+	other := linked(t, e, "other@example.com")
+	if _, err := e.Links.IssueToken(ctx, issueRequest(keys[0].Secret, other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	row, err := e.Store.GetLink(ctx, other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.MarkNeedsReauth(ctx, other.ID, "test", row.RefreshTokenSealed); err != nil {
+		t.Fatal(err)
+	}
+	otherID, _ := db.ParseLinkID(other.ID)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := e.Cache.Link(otherID); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other link's change notification never arrived")
+		}
+	}
+	if id, _ := db.ParseLinkID(l.ID); !cachedLink(e, id) {
+		t.Fatal("writing a use evicted the link from the cache")
+	}
 	e.Cache.InvalidateLink(l.ID)
 	issue("from the database, recorded moments ago", keys[0], false)
 	issue("another client's first use", keys[1], true)
 	issue("that client again", keys[1], false)
+}
+
+func cachedLink(e *testenv.Env, id [16]byte) bool {
+	_, ok := e.Cache.Link(id)
+	return ok
 }
