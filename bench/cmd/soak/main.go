@@ -856,11 +856,11 @@ func (s *soak) report(ctx context.Context, warmBad int, reuse teslasim.RefreshRe
 	check(unexplained == 0, "4xx token answers only for revoked or needs_reauth links: %d links got one, %d unexplained", len(ids4xx), unexplained)
 
 	var refreshed, backingOff int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE refreshed_at >= $1), count(*) FILTER (WHERE keepalive_attempts > 0)
-		FROM links`, s.start).Scan(&refreshed, &backingOff); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE refreshed_at >= $1 AND linked_at < $1),
+		count(*) FILTER (WHERE keepalive_attempts > 0) FROM links`, s.start).Scan(&refreshed, &backingOff); err != nil {
 		return false, err
 	}
-	fmt.Printf("links refreshed during the run (forced or by keep-alive): %d; links whose keep-alive is backing off after a failure: %d\n",
+	fmt.Printf("links linked before the run and refreshed during it (forced or by keep-alive): %d; links whose keep-alive is backing off after a failure: %d\n",
 		refreshed, backingOff)
 	if m, err := s.metric("teslalink_tesla_refresh_duration_seconds_count{"); err == nil {
 		fmt.Printf("the service's refreshes at Tesla by result: %s\n", m)
