@@ -206,6 +206,8 @@ Content-Type: application/json; requests from another origin are refused.
   POST   /keys/rotate   {"drop_old":false}  publish a new signing key (drop_old: drop the old ones)
   GET    /calls         calls per endpoint
   DELETE /calls         reset the counters
+  GET    /refresh-reuse {"accepted":0,"refused":0}  refresh tokens presented again after their
+                        first use (accepted within the 24h grace, or refused)
 Faults: id_token_bad_signature, id_token_unknown_kid, id_token_alg_none, id_token_wrong_iss,
   id_token_wrong_aud, id_token_missing_aud, id_token_wrong_nonce, id_token_missing_nonce,
   id_token_missing_sub, id_token_missing_iat, id_token_expired, userinfo_sub_mismatch,

@@ -20,6 +20,7 @@ import (
 //	POST   /keys/rotate   {"drop_old":false} (body optional)
 //	GET    /calls         endpoint counters
 //	DELETE /calls         reset counters
+//	GET    /refresh-reuse {"accepted":0,"refused":0}: refresh tokens presented again after their first use
 //
 // Every POST and DELETE must send Content-Type: application/json, and
 // requests from a browser page of another origin are refused, so a web page
@@ -125,6 +126,9 @@ func (s *Sim) adminMux() *http.ServeMux {
 	m.HandleFunc("DELETE /calls", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetCalls()
 		writeJSON(w, http.StatusOK, s.AllCalls())
+	})
+	m.HandleFunc("GET /refresh-reuse", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.RefreshReuses())
 	})
 	return m
 }

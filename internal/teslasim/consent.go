@@ -1,6 +1,7 @@
 package teslasim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,11 +30,39 @@ func (s *Sim) Consent(ctx context.Context, authorizeURL, email string, grant []s
 // ConsentWithPassword is Consent with an explicit password, to exercise the
 // wrong-password path.
 func (s *Sim) ConsentWithPassword(ctx context.Context, authorizeURL, email, password string, grant []string, allow bool) (*url.URL, error) {
+	do := func(req *http.Request) (*http.Response, error) { return s.serveInProcess(req), nil }
+	return consent(ctx, do, authorizeURL, email, password, grant, allow)
+}
+
+// ConsentOverHTTP is Consent for a simulator in another process: it sends
+// the two requests with client, which must not follow redirects (its
+// CheckRedirect returns http.ErrUseLastResponse), and needs the password.
+func ConsentOverHTTP(ctx context.Context, client *http.Client, authorizeURL, email, password string, grant []string, allow bool) (*url.URL, error) {
+	do := func(req *http.Request) (*http.Response, error) {
+		res, err := client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("teslasim: consent: %s: %w", req.Method, err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		if err != nil {
+			return nil, fmt.Errorf("teslasim: consent: read page: %w", err)
+		}
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		return res, nil
+	}
+	return consent(ctx, do, authorizeURL, email, password, grant, allow)
+}
+
+func consent(ctx context.Context, do func(*http.Request) (*http.Response, error), authorizeURL, email, password string, grant []string, allow bool) (*url.URL, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authorizeURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("teslasim: consent: build request: %w", err)
 	}
-	res := s.serveInProcess(req)
+	res, err := do(req)
+	if err != nil {
+		return nil, err
+	}
 	if loc, ok, err := redirectLocation(res, authorizeURL); ok || err != nil {
 		return loc, err
 	}
@@ -71,7 +100,9 @@ func (s *Sim) ConsentWithPassword(ctx context.Context, authorizeURL, email, pass
 		return nil, fmt.Errorf("teslasim: consent: build form post: %w", err)
 	}
 	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res = s.serveInProcess(post)
+	if res, err = do(post); err != nil {
+		return nil, err
+	}
 	loc, ok, err := redirectLocation(res, target.String())
 	if err != nil {
 		return nil, err

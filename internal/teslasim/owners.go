@@ -104,3 +104,31 @@ func seedVehicles(sub string) []Vehicle {
 	}
 	return out
 }
+
+// IssueRefreshToken creates, without a browser, the grant and refresh token
+// an owner's login would have produced for the configured client: the
+// owner (by email, as at sign-in) granted scopes (openid and
+// offline_access are always added), and the returned refresh token is the
+// current one of a new token family. It returns the owner's sub, which the
+// ID tokens of later refreshes carry. Benchmarks use it to seed many links
+// that refresh for real. The sim must have been started (the family's
+// audience is its Fleet API base URL). With a StateFile, the new token is
+// written with the next change made through HTTP, or at Close.
+func (s *Sim) IssueRefreshToken(email string, scopes []string) (sub, refreshToken string, err error) {
+	if s.URL() == "" {
+		return "", "", fmt.Errorf("teslasim: IssueRefreshToken needs a started simulator")
+	}
+	o := s.owner(email)
+	refresh := strings.ToUpper(o.Region) + "_" + randHex(32)
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.emails[o.Sub] = o.Email
+	s.families++
+	fam := &family{id: s.families, sub: o.Sub, client: s.cfg.ClientID, region: o.Region,
+		audience: s.RegionBaseURL(o.Region), current: refresh}
+	s.grantLocked(o.Sub, s.cfg.ClientID).scopes = withFixedScopes(scopes)
+	s.refresh[refresh] = &refreshRec{fam: fam, expires: now.Add(s.cfg.RefreshTokenTTL)}
+	s.rememberLocked(refresh)
+	return o.Sub, refresh, nil
+}

@@ -50,6 +50,8 @@ type Sim struct {
 	calls    map[string]int
 	faults   map[Fault]*activeFault
 	families int64
+	spent    map[string]bool // refresh tokens presented and accepted at least once
+	reuse    RefreshReuse
 
 	stateMu sync.Mutex // serialises writes of the state file
 }
@@ -116,6 +118,7 @@ func New(cfg Config) (*Sim, error) {
 		domains: map[string][]string{},
 		calls:   map[string]int{},
 		faults:  map[Fault]*activeFault{},
+		spent:   map[string]bool{},
 	}
 	s.mux = s.routes()
 	if cfg.StateFile != "" {

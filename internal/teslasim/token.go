@@ -169,6 +169,14 @@ func (s *Sim) tokenRefresh(w http.ResponseWriter, r *http.Request) {
 			ok = false
 		}
 	}
+	switch {
+	case s.spent[tok] && ok:
+		s.reuse.Accepted++
+	case s.spent[tok]:
+		s.reuse.Refused++
+	case ok:
+		s.spent[tok] = true
+	}
 	s.mu.Unlock()
 	if !ok {
 		teslaError(w, http.StatusUnauthorized, "login_required", "the refresh_token is invalid")
@@ -382,4 +390,22 @@ func (s *Sim) tokenClientCredentials(w http.ResponseWriter, r *http.Request) {
 		"access_token": at, "expires_in": int(s.cfg.AccessTokenTTL.Seconds()),
 		"token_type": "Bearer", "scope": strings.Join(scopes, " "),
 	})
+}
+
+// RefreshReuse counts refresh grants that presented a refresh token which
+// had already been accepted once: a client that used a token twice.
+// Accepted ones fell within Tesla's grace for the most recently used token;
+// refused ones came later (or after a newer token was used) and got 401
+// login_required. A token refused by an injected fault is not counted.
+type RefreshReuse struct {
+	Accepted int `json:"accepted"`
+	Refused  int `json:"refused"`
+}
+
+// RefreshReuses returns the reuse counters since the simulator started
+// (they are not kept in the state file).
+func (s *Sim) RefreshReuses() RefreshReuse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reuse
 }

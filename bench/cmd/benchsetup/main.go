@@ -3,7 +3,9 @@
 // access tokens are valid for a day, an API client, and the Tesla simulator.
 // It writes DIR/bench.env (the service's environment), DIR/ids.txt (one link
 // id per line), then DIR/ready, and keeps PostgreSQL and the simulator
-// running until it receives SIGINT or SIGTERM.
+// running until it receives SIGINT or SIGTERM. The simulator's admin API
+// listens on loopback too (BENCH_SIM_ADMIN_URL in bench.env); with
+// -sim-tokens N, the first N links hold refresh tokens the simulator accepts.
 package main
 
 import (
@@ -106,6 +108,15 @@ func run(dir string, n int, publicURL, buffers string) error {
 		return err
 	}
 	defer sim.Close()
+	if *simTokens > 0 {
+		if err := issueSimTokens(ctx, dbURL, keys, sim, ids[:min(*simTokens, len(ids))]); err != nil {
+			return err
+		}
+	}
+	adminURL, err := serveSimAdmin(ctx, sim)
+	if err != nil {
+		return err
+	}
 
 	sessKey := make([]byte, 32)
 	rand.Read(sessKey)
@@ -119,6 +130,7 @@ func run(dir string, n int, publicURL, buffers string) error {
 		"TESLA_FLEET_API_CN": sim.RegionBaseURL("cn"),
 		"BENCH_KEY":          key.Secret, "PGBENCH_URL": cluster.URL("pgbench"), "BENCH_IDS": filepath.Join(dir, "ids.txt"),
 	}
+	env["BENCH_SIM_ADMIN_URL"] = adminURL // the simulator's admin API: faults, counters (bench/soak.sh)
 	var b strings.Builder
 	for k, v := range env {
 		fmt.Fprintf(&b, "export %s='%s'\n", k, v)
