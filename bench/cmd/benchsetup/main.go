@@ -86,19 +86,20 @@ func run(dir string, n int, publicURL, buffers string) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	ids, err := seed(ctx, dbURL, keys, n)
-	if err != nil {
-		return err
-	}
-	log.Printf("seeded %d linked accounts in %s", n, time.Since(start).Round(time.Millisecond))
 	key, err := apikey.New()
 	if err != nil {
 		return err
 	}
-	if _, err := store.CreateAPIClient(ctx, "bench", key.Display, key.Hash, apikey.Scopes); err != nil {
+	client, err := store.CreateAPIClient(ctx, "bench", key.Display, key.Hash, apikey.Scopes)
+	if err != nil {
 		return err
 	}
+	start := time.Now()
+	ids, err := seed(ctx, dbURL, keys, n, client.ID)
+	if err != nil {
+		return err
+	}
+	log.Printf("seeded %d linked accounts in %s", n, time.Since(start).Round(time.Millisecond))
 
 	sim, err := teslasim.New(teslasim.Config{RedirectURIs: []string{publicURL + "/auth/tesla/callback"}})
 	if err != nil {
@@ -149,9 +150,16 @@ func run(dir string, n int, publicURL, buffers string) error {
 	return nil
 }
 
+// recentlyUsed stamps every seeded link as used by the bench client at
+// seeding time: the steady state of a service whose links are each asked
+// for within the hour, where the token endpoint records no use (uses are
+// recorded once per client, link and hour). Without it, the warm-up
+// records a use for every link: a cold start.
+var recentlyUsed = flag.Bool("recently-used", true, "stamp the links as used by the bench client just now (steady state)")
+
 // seed inserts n owners and links with sealed tokens (valid for 24 hours)
 // through COPY.
-func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]string, error) {
+func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int, clientID int64) ([]string, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return nil, err
@@ -188,11 +196,16 @@ func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int) ([]strin
 		if err != nil {
 			return nil, err
 		}
-		links[i] = []any{id, oid, "active", "na", "https://auth.tesla.com/oauth2/v3/nts", scopes, scopes, keys.PrimaryID(), rt, at, expires, time.Now()}
+		var usedBy, usedAt any // NULL: never used
+		if *recentlyUsed {
+			usedBy, usedAt = clientID, time.Now()
+		}
+		links[i] = []any{id, oid, "active", "na", "https://auth.tesla.com/oauth2/v3/nts", scopes, scopes, keys.PrimaryID(), rt, at, expires,
+			time.Now(), usedBy, usedAt}
 	}
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"links"}, []string{"id", "owner_id", "status", "region", "id_token_issuer",
 		"requested_scopes", "granted_scopes", "token_key_id", "refresh_token_sealed", "access_token_sealed",
-		"access_token_expires_at", "refreshed_at"}, pgx.CopyFromRows(links)); err != nil {
+		"access_token_expires_at", "refreshed_at", "used_by", "used_at"}, pgx.CopyFromRows(links)); err != nil {
 		return nil, fmt.Errorf("copy links: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
