@@ -203,10 +203,28 @@ func seed(ctx context.Context, dbURL string, keys *seal.Keyring, n int, clientID
 		links[i] = []any{id, oid, "active", "na", "https://auth.tesla.com/oauth2/v3/nts", scopes, scopes, keys.PrimaryID(), rt, at, expires,
 			time.Now(), usedBy, usedAt}
 	}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"links"}, []string{"id", "owner_id", "status", "region", "id_token_issuer",
+	// Two COPYs at once: the index updates run on both cores.
+	cols := []string{"id", "owner_id", "status", "region", "id_token_issuer",
 		"requested_scopes", "granted_scopes", "token_key_id", "refresh_token_sealed", "access_token_sealed",
-		"access_token_expires_at", "refreshed_at", "used_by", "used_at"}, pgx.CopyFromRows(links)); err != nil {
-		return nil, fmt.Errorf("copy links: %w", err)
+		"access_token_expires_at", "refreshed_at", "used_by", "used_at"}
+	half := len(links) / 2
+	errs := make(chan error, 2)
+	for _, part := range [][][]any{links[:half], links[half:]} {
+		go func() {
+			c, err := pgx.Connect(ctx, dbURL)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close(ctx)
+			_, err = c.CopyFrom(ctx, pgx.Identifier{"links"}, cols, pgx.CopyFromRows(part))
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			return nil, fmt.Errorf("copy links: %w", err)
+		}
 	}
 	if _, err := conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		return nil, err
