@@ -11,7 +11,7 @@
 # | links | token API | p99 | peak RSS | pgbench -S | ratio |, then runs the
 # 3-instance exactly-one-refresh test.
 # Env: DURATION (default 15), LINKS (100000, up to 1000000), CONNS (32),
-# PPROF_ADDR (profile the service; with PROFILE_DIR, CPU and heap profiles
+# PG_BUFFERS (PostgreSQL's shared_buffers, 256MB), PPROF_ADDR (profile the service; with PROFILE_DIR, CPU and heap profiles
 # of (b) are kept there), SERVE_ENV (extra "K=V K=V" for web serve).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +41,7 @@ go build -o "$WORK/benchsetup" ./bench/cmd/benchsetup
 go build -o "$WORK/barehttp" ./bench/cmd/barehttp
 
 echo "== starting PostgreSQL and the Tesla simulator, seeding $LINKS links"
-"$WORK/benchsetup" -dir "$WORK" -links "$LINKS" -public-url "http://127.0.0.1:$PORT" >"$WORK/setup.log" 2>&1 &
+"$WORK/benchsetup" -dir "$WORK" -links "$LINKS" -shared-buffers "${PG_BUFFERS:-256MB}" -public-url "http://127.0.0.1:$PORT" >"$WORK/setup.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 1200); do [ -e "$WORK/ready" ] && break; sleep 0.5; done
 [ -e "$WORK/ready" ] || { cat "$WORK/setup.log"; exit 1; }

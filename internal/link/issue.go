@@ -105,18 +105,17 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 			errors.New("api client "+client.Name+" lacks "+apikey.ScopeTokensIssue))
 	}
 	out.ClientID, out.ClientName = client.ID, client.Name
-	notFound := apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound)
 	var entry tokencache.Entry
 	cached := false // entry holds an active link's token
 	if known {
 		if !idOK {
-			return out, notFound
+			return out, errNoSuchLink()
 		}
 		if entry, cached = s.cache.Link(id); !cached {
 			gen := s.cache.Gen()
 			t, err := s.store.GetLinkToken(ctx, id)
 			if errors.Is(err, db.ErrNotFound) {
-				return out, notFound
+				return out, errNoSuchLink()
 			}
 			if err != nil {
 				return out, translate(err)
@@ -128,7 +127,7 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		}
 		usedBy, usedAt = entry.UsedBy, entry.UsedAt
 	} else if row == nil {
-		return out, notFound
+		return out, errNoSuchLink()
 	}
 	var req TokenRequest
 	if in.Read != nil {
@@ -179,6 +178,8 @@ func (s *Service) noteUse(out *Issued, id [16]byte, usedBy int64, usedAt time.Ti
 		s.cache.MarkUsed(id, out.ClientID, now)
 	}
 }
+
+func errNoSuchLink() error { return apperr.Newf(apperr.NotFound, "No such link.", db.ErrNotFound) }
 
 // entryOf is what the token cache keeps of a link.
 func entryOf(l *db.Link) tokencache.Entry {

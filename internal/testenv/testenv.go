@@ -43,6 +43,8 @@ var OptionalScopes = teslascope.Optional()
 
 // Options tune an Env.
 type Options struct {
+	// LogLevel is the service's log level; nil: debug.
+	LogLevel      slog.Leveler
 	Sim           func(*teslasim.Config) // adjust the simulator's config
 	PlainHTTP     bool                   // serve over http:// (cookies without Secure/__Host-)
 	RefreshMargin time.Duration
@@ -130,7 +132,11 @@ type Env struct {
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	e := &Env{T: t, Logs: &LogBuffer{}}
-	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := opts.LogLevel
+	if level == nil {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: level}))
 
 	e.Server = httptest.NewUnstartedServer(nil)
 	scheme := "https"
