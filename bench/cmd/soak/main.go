@@ -440,7 +440,9 @@ func (s *soak) link(ctx context.Context) {
 		s.loginFailed(start, "sign-in at the simulator", 0, err)
 		return
 	}
-	if st := s.send(b, s.get(ctx, cb.String()), "login: callback", ""); st != http.StatusSeeOther {
+	back := s.get(ctx, cb.String())
+	back.Header.Set("Sec-Fetch-Site", "cross-site") // a browser coming back from Tesla's page
+	if st := s.send(b, back, "login: callback", ""); st != http.StatusSeeOther {
 		s.loginFailed(start, "callback", st, nil)
 		return
 	}
