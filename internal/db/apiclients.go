@@ -25,10 +25,6 @@ type APIClient struct {
 	// Last uses, per key (zero: never, or not yet written).
 	LastUsedAt       time.Time
 	OldKeyLastUsedAt time.Time
-	// From AuthenticateWithLink: the last recorded use of the link asked
-	// for, by whom and when (zero: none).
-	LinkUsedBy int64
-	LinkUsedAt time.Time
 
 	// UsedOldKey is set by Authenticate when the presented key is the old
 	// one, still within its overlap.
@@ -169,12 +165,10 @@ func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID
 	var c APIClient
 	var storedHash []byte
 	var n linkRow // an outer join: no link leaves it all NULL
-	var used *time.Time
-	var usedBy *int64
-	dest := append([]any{&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &storedHash, &c.UsedOldKey, &usedBy, &used}, n.dest()...)
+	dest := append([]any{&c.ID, &c.Name, &c.KeyPrefix, &c.Scopes, &c.CreatedAt, &storedHash, &c.UsedOldKey}, n.dest()...)
 	err := s.pool.QueryRow(ctx, `SELECT c.id, c.name, c.key_prefix, c.scopes, c.created_at,
 			CASE WHEN c.key_hash = $1 THEN c.key_hash ELSE c.old_key_hash END, c.key_hash <> $1,
-			l.used_by, l.used_at, `+linkColumns+`
+			`+linkColumns+`
 		FROM api_clients c
 		LEFT JOIN (links l JOIN owners o ON o.id = l.owner_id) ON l.id = $2::uuid
 		WHERE (c.key_hash = $1 OR (c.old_key_hash = $1 AND c.old_key_expires_at > now())) AND c.revoked_at IS NULL`,
@@ -189,10 +183,6 @@ func (s *Store) AuthenticateWithLink(ctx context.Context, keyHash []byte, linkID
 	// the check never depends on how the database compares bytes.
 	if subtle.ConstantTimeCompare(storedHash, keyHash) != 1 {
 		return nil, nil, ErrUnknownKey
-	}
-	c.LinkUsedAt = deref(used)
-	if usedBy != nil {
-		c.LinkUsedBy = *usedBy
 	}
 	return &c, n.link(), nil
 }

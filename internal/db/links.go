@@ -47,13 +47,17 @@ type Link struct {
 	ExternalRef string
 	// APIClient names the API client whose link session was claimed; "" when none.
 	APIClient string
+	// The last recorded use of the link's token (by any API client): by
+	// whom and when; zero when none. Stamped by RecordUsage.
+	UsedBy int64
+	UsedAt time.Time
 }
 
 const linkColumns = `l.id::text, l.owner_id, o.sub, o.email, o.name, l.status, l.status_reason, l.status_changed_at,
 	l.region, l.id_token_issuer, l.requested_scopes, l.granted_scopes, coalesce(l.token_key_id, ''),
 	l.refresh_token_sealed, l.access_token_sealed, l.access_token_expires_at, l.linked_at, l.refreshed_at,
 	l.revoked_at, l.updated_at, coalesce(l.external_ref, ''),
-	coalesce((SELECT c.name FROM api_clients c WHERE c.id = l.api_client_id), '')`
+	coalesce((SELECT c.name FROM api_clients c WHERE c.id = l.api_client_id), ''), l.used_by, l.used_at`
 
 // selectLink reads one link with its owner; callers add WHERE (and FOR UPDATE OF l).
 const selectLink = `SELECT ` + linkColumns + ` FROM links l JOIN owners o ON o.id = l.owner_id `
@@ -64,8 +68,9 @@ const selectLink = `SELECT ` + linkColumns + ` FROM links l JOIN owners o ON o.i
 type linkRow struct {
 	id, sub, email, name, status, reason, region, iss, keyID *string
 	ownerID                                                  *int64
-	statusChanged, linked, updated                           *time.Time
+	statusChanged, linked, updated, usedAt                   *time.Time
 	accessExp, refreshed, revoked                            *time.Time
+	usedBy                                                   *int64
 	requested, granted                                       []string
 	refreshSealed, accessSealed                              []byte
 	externalRef, apiClient                                   *string
@@ -75,7 +80,7 @@ type linkRow struct {
 func (n *linkRow) dest() []any {
 	return []any{&n.id, &n.ownerID, &n.sub, &n.email, &n.name, &n.status, &n.reason, &n.statusChanged,
 		&n.region, &n.iss, &n.requested, &n.granted, &n.keyID, &n.refreshSealed, &n.accessSealed, &n.accessExp,
-		&n.linked, &n.refreshed, &n.revoked, &n.updated, &n.externalRef, &n.apiClient}
+		&n.linked, &n.refreshed, &n.revoked, &n.updated, &n.externalRef, &n.apiClient, &n.usedBy, &n.usedAt}
 }
 
 // link returns the scanned link, or nil when the row held none.
@@ -94,9 +99,12 @@ func (n *linkRow) link() *Link {
 		RequestedScopes: n.requested, GrantedScopes: n.granted, TokenKeyID: s(n.keyID), RefreshTokenSealed: n.refreshSealed,
 		AccessTokenSealed: n.accessSealed, AccessTokenExpiresAt: deref(n.accessExp), LinkedAt: deref(n.linked),
 		RefreshedAt: deref(n.refreshed), RevokedAt: deref(n.revoked), UpdatedAt: deref(n.updated),
-		ExternalRef: s(n.externalRef), APIClient: s(n.apiClient)}
+		ExternalRef: s(n.externalRef), APIClient: s(n.apiClient), UsedAt: deref(n.usedAt)}
 	if n.ownerID != nil {
 		l.OwnerID = *n.ownerID
+	}
+	if n.usedBy != nil {
+		l.UsedBy = *n.usedBy
 	}
 	return l
 }

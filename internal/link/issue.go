@@ -87,13 +87,13 @@ func (s *Service) IssueToken(ctx context.Context, in IssueRequest) (Issued, erro
 		if s.cache != nil && !c.UsedOldKey {
 			s.cache.PutClient(gen, in.KeyHash, client)
 			if l != nil && idOK {
-				e := entryOf(l)
-				e.UsedBy, e.UsedAt = c.LinkUsedBy, c.LinkUsedAt
-				s.cache.PutLink(gen, id, l.Status, e)
+				s.cache.PutLink(gen, id, l.Status, entryOf(l))
 			}
 		}
 		row = l
-		usedBy, usedAt = c.LinkUsedBy, c.LinkUsedAt
+		if l != nil {
+			usedBy, usedAt = l.UsedBy, l.UsedAt
+		}
 	}
 	if in.Admit != nil {
 		if err := in.Admit(client.ID); err != nil {
@@ -184,7 +184,7 @@ func errNoSuchLink() error { return apperr.Newf(apperr.NotFound, "No such link."
 // entryOf is what the token cache keeps of a link.
 func entryOf(l *db.Link) tokencache.Entry {
 	return tokencache.Entry{Region: l.Region, GrantedScopes: l.GrantedScopes, AccessTokenSealed: l.AccessTokenSealed,
-		AccessTokenExpiresAt: l.AccessTokenExpiresAt, TokenKeyID: l.TokenKeyID}
+		AccessTokenExpiresAt: l.AccessTokenExpiresAt, TokenKeyID: l.TokenKeyID, UsedBy: l.UsedBy, UsedAt: l.UsedAt}
 }
 
 func hasScopes(granted, want []string) bool {
